@@ -1,0 +1,70 @@
+"""Delete marking and PII scrubbing (BR-004, BR-005, REQ-002)."""
+
+from __future__ import annotations
+
+import re
+
+from demand_assets.records.errors import RecordError
+
+PII_FIELDS = ("phoneNumber", "email", "messageBody")
+REDACTED = "[redacted]"
+
+
+def mark_deleted(item: dict, change_time: str, path: str) -> None:
+    """A REMOVE: `isDeleted = true`, `date.deleted = change time` (creating `date`), PII scrubbed."""
+    item["isDeleted"] = True
+    dates = item.get("date")
+    if dates is None:
+        item["date"] = {"deleted": change_time}
+    elif type(dates) is dict:
+        dates["deleted"] = change_time
+    else:
+        raise RecordError(f"{path}.date", f"expected a map, got {type(dates).__name__}")
+    scrub_pii(item)
+
+
+def scrub_pii(item: dict) -> None:
+    """`phoneNumber`, `email`, `messageBody`, where present, become the literal `[redacted]`."""
+    for name in PII_FIELDS:
+        if item.get(name) is not None:
+            item[name] = REDACTED
+
+
+def scrub_change(change: dict) -> dict:
+    """A parsed stream record of a REMOVE with the PII attributes of its images redacted.
+
+    Used for everything written outside the archive itself (landing area, error documents),
+    so that a deleted record's PII is written nowhere. Other records are returned unchanged.
+    """
+    if change.get("eventName") != "REMOVE":
+        return change
+    dynamodb = change.get("dynamodb")
+    if type(dynamodb) is not dict:
+        return change
+    scrubbed = dict(dynamodb)
+    for image_name in ("OldImage", "NewImage"):
+        image = dynamodb.get(image_name)
+        if type(image) is dict and any(name in image for name in PII_FIELDS):
+            image = dict(image)
+            for name in PII_FIELDS:
+                if name in image:
+                    image[name] = {"S": REDACTED}
+            scrubbed[image_name] = image
+    return {**change, "dynamodb": scrubbed}
+
+
+_PII_IN_TEXT = re.compile(
+    rb'("(?:' + b"|".join(n.encode() for n in PII_FIELDS) + rb')"\s*:\s*)'
+    rb'(\{[^{}]*\}|"(?:[^"\\]|\\.)*"|[^,}\]]*)'
+)
+
+
+def scrub_unparsed(data: bytes) -> bytes:
+    """Redact PII attributes in bytes that did not parse but mention a REMOVE.
+
+    A record that cannot be parsed cannot be proven not to be a deletion; when it mentions
+    REMOVE, every value following a PII attribute name is redacted in the kept copy.
+    """
+    if b"REMOVE" not in data:
+        return data
+    return _PII_IN_TEXT.sub(rb'\1{"S":"' + REDACTED.encode() + rb'"}', data)

@@ -1,0 +1,21 @@
+"""Why a change record could not be archived, and the error document that keeps it."""
+
+from __future__ import annotations
+
+
+class RecordError(Exception):
+    """A change record that claims to be archivable is not: `path` names the offending field."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}" if path else problem)
+        self.path = path
+        self.problem = problem
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+def error_document(message: str, events: list[str], timestamp: str) -> dict:
+    """SPEC section 5: `{timestamp, error: {message}, events: [original JSON strings]}`."""
+    return {"timestamp": timestamp, "error": {"message": message}, "events": list(events)}

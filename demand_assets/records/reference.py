@@ -1,0 +1,45 @@
+"""The reference of each record type: its deduplication id and version timestamp (BR-006)."""
+
+from __future__ import annotations
+
+from demand_assets.records.timestamps import parse_instant
+
+
+def reference(record_type: str, record: dict, change_time: str) -> dict:
+    """`{id, timestamp}` per SPEC section 3. `record` is validated, so ids are strings."""
+    dates = record.get("date") or {}
+    if record_type == "demand":
+        return {
+            "id": f"{record['eventId']}_{record['saleId']}_{record['fanId']}",
+            "timestamp": latest_timestamp(dates, "date"),
+        }
+    if record_type == "notification":
+        return {
+            "id": f"{record['eventId']}_{record['saleId']}_{record['fanId']}",
+            "timestamp": dates.get("deleted") or dates.get("updated") or change_time,
+        }
+    if record_type == "event":
+        return {
+            "id": record["id"],
+            "timestamp": dates.get("deleted") or dates.get("updated") or change_time,
+        }
+    if record_type == "sale":
+        return {
+            "id": f"{record['eventId']}_{record['id']}",
+            "timestamp": dates.get("deleted") or record.get("saleStartDateTime") or change_time,
+        }
+    raise ValueError(f"no reference rule for record type {record_type!r}")
+
+
+def latest_timestamp(dates: dict, path: str) -> str:
+    """The latest of the `date.*` timestamps present, as written in the record."""
+    latest_text, latest = None, None
+    for name, text in dates.items():
+        if text is None:
+            continue
+        moment = parse_instant(text, f"{path}.{name}")
+        if latest is None or moment > latest:
+            latest_text, latest = text, moment
+    if latest_text is None:
+        raise ValueError("a demand record always has date.requested")
+    return latest_text
