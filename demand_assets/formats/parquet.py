@@ -1,4 +1,4 @@
-"""Parquet files (pyarrow): the Arrow schema is derived from the Avro schema, never written twice."""
+"""Parquet files (pyarrow); the Arrow schema is derived from the Avro schema, never written."""
 
 from __future__ import annotations
 

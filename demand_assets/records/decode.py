@@ -161,7 +161,7 @@ def _text(data: bytes) -> str:
 
 @dataclass
 class DecodedBatch:
-    """A batch of changes sorted by fate: archivable per (type, partition date), rejected, skipped."""
+    """A batch sorted by fate: archivable per (type, partition date), rejected, skipped."""
 
     archivable: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)

@@ -11,7 +11,7 @@ REDACTED = "[redacted]"
 
 
 def mark_deleted(item: dict, change_time: str, path: str) -> None:
-    """A REMOVE: `isDeleted = true`, `date.deleted = change time` (creating `date`), PII scrubbed."""
+    """A REMOVE: `isDeleted = true`, `date.deleted = change time` (creating `date`), PII gone."""
     item["isDeleted"] = True
     dates = item.get("date")
     if dates is None:
