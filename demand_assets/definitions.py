@@ -1,0 +1,25 @@
+"""The code location `demand_assets.definitions:defs`: wiring only, resources from the
+environment (SPEC section 7)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from demand_assets.config import Settings
+from demand_assets.defs.assets import record_assets
+from demand_assets.defs.partitions import daily_partitions
+from demand_assets.defs.resources import resources_from_settings
+from demand_assets.defs.sensor import stream_sensor
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    partitions = daily_partitions(settings)
+    return dg.Definitions(
+        assets=record_assets(partitions),
+        sensors=[stream_sensor(partitions)],
+        resources=resources_from_settings(settings),
+    )
+
+
+defs = build_definitions()

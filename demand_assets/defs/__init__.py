@@ -1,0 +1,1 @@
+"""Dagster definitions: resources, partitions, the record assets, IO managers, the sensor."""

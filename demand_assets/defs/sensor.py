@@ -1,0 +1,105 @@
+"""`demand_stream_sensor`: read the stream, land the batch, request runs for what it touched.
+
+A tick, in order: read every shard from the cursor's checkpoints (bounded by records and
+time); land the batch in S3 (changes per partition, error documents, a summary); then return
+the new checkpoints with one run request per record type touched. Dagster stores the cursor
+and the run requests together when the tick returns, so a tick that dies before that leaves
+the cursor where it was: the next tick reads the same changes, names its batch the same and
+rewrites the same objects. Run keys (`{batch}:{type}`) make a repeated request launch nothing.
+"""
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from demand_assets.defs.partitions import partition_window
+from demand_assets.defs.resources import ArchiveResource, KinesisStreamResource
+from demand_assets.records import RECORD_TYPES
+from demand_assets.runtime import gc_paused
+from demand_assets.storage.batches import BatchSummary, ChangeRead, land_batch
+from demand_assets.stream import checkpoints
+
+SENSOR_NAME = "demand_stream_sensor"
+BATCH_TAG = "demand/batch"
+TYPE_TAG = "demand/record_type"
+DEFAULT_INTERVAL_SECONDS = 10
+
+
+def run_requests(summary: BatchSummary) -> list[dg.RunRequest]:
+    """One run per record type: the partitions the batch touched, as one key or one range."""
+    requests = []
+    for record_type, days in summary.partitions().items():
+        tags = {BATCH_TAG: summary.batch, TYPE_TAG: record_type}
+        partition_key = None
+        if len(days) == 1:
+            partition_key = days[0]
+        else:
+            tags[ASSET_PARTITION_RANGE_START_TAG] = days[0]
+            tags[ASSET_PARTITION_RANGE_END_TAG] = days[-1]
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{summary.batch}:{record_type}",
+                partition_key=partition_key,
+                asset_selection=[dg.AssetKey(record_type)],
+                run_config={"ops": {record_type: {"config": {"batch": summary.batch}}}},
+                tags=tags,
+            )
+        )
+    return requests
+
+
+def stream_sensor(
+    partitions: dg.DailyPartitionsDefinition,
+    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=SENSOR_NAME,
+        description=(
+            "Reads every shard of the change stream from its checkpoint, lands the batch in S3 "
+            "and requests a run per record type for the partitions it touched."
+        ),
+        minimum_interval_seconds=minimum_interval_seconds,
+        asset_selection=[dg.AssetKey(t) for t in RECORD_TYPES],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def demand_stream_sensor(
+        context: dg.SensorEvaluationContext,
+        stream: KinesisStreamResource,
+        archive: ArchiveResource,
+    ):
+        before = checkpoints.load(context.cursor)
+        read = stream.reader(context.log).read(before)
+        cursor = checkpoints.dump(read.checkpoints)
+        if not read.records:
+            if read.checkpoints != before:
+                return dg.SensorResult(cursor=cursor)
+            return dg.SkipReason(f"no new changes on {stream.stream_name}")
+        batch = checkpoints.batch_name(stream.stream_name, read.first_read)
+        changes = [
+            ChangeRead(r.shard_id, r.sequence_number, r.arrival.isoformat(), r.data)
+            for r in read.records
+        ]
+        with gc_paused():
+            summary = land_batch(
+                archive.bucket(),
+                archive.layout,
+                stream.stream_name,
+                batch,
+                changes,
+                partition_window(partitions),
+                read.millis_behind_latest,
+            )
+        context.log.info(
+            "batch %s: %d changes, %d partitions, %d rejected, %d skipped, %d ms behind",
+            batch,
+            summary.records,
+            len(summary.archivable),
+            sum(summary.rejected.values()),
+            sum(summary.skipped.values()),
+            summary.millis_behind_latest,
+        )
+        return dg.SensorResult(run_requests=run_requests(summary), cursor=cursor)
+
+    return demand_stream_sensor

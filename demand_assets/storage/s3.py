@@ -1,0 +1,52 @@
+"""A thin S3 client for one bucket: bytes in, bytes out, keys listed. Nothing else knows boto3's
+S3 calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from botocore.exceptions import ClientError
+
+
+class Bucket:
+    def __init__(self, client, name: str):
+        self.client = client
+        self.name = name
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
+
+    def upload_file(self, key: str, path: str) -> None:
+        """Multipart for large files (boto3's transfer manager)."""
+        self.client.upload_file(path, self.name, key)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.get(key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def list(self, prefix: str) -> Iterator[dict]:
+        """Objects under a prefix: dicts with Key, Size, LastModified."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+            yield from page.get("Contents", [])
+
+    def keys(self, prefix: str) -> list[str]:
+        return [obj["Key"] for obj in self.list(prefix)]
+
+    def delete(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            response = self.client.delete_objects(
+                Bucket=self.name,
+                Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+            )
+            if response.get("Errors"):
+                raise RuntimeError(f"S3 delete failed: {response['Errors'][:3]}")

@@ -1,0 +1,1 @@
+"""Kinesis: reading every shard from per-shard checkpoints, following reshards."""

@@ -1,0 +1,227 @@
+"""Read a Kinesis stream from per-shard checkpoints, bounded by records and time.
+
+Every shard is read from its checkpoint (`AFTER_SEQUENCE_NUMBER`), or from the configured start
+where it has none. After a reshard a parent is read to its end before its children start (the
+children then start at `TRIM_HORIZON`), which keeps each key's changes in order. Throttling,
+expired iterators and vanished shards are retried or skipped with a log line; they never lose
+the reader's place: a checkpoint only moves past records that were returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+
+from demand_assets.stream.checkpoints import SHARD_END
+
+AT_TIMESTAMP = "AT_TIMESTAMP:"
+_THROTTLED = (
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "ThrottlingException",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class StreamRecord:
+    shard_id: str
+    sequence_number: str
+    arrival: datetime
+    data: bytes
+
+
+@dataclass
+class ReadResult:
+    records: list[StreamRecord] = field(default_factory=list)
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    first_read: dict[str, str] = field(default_factory=dict)  # shard -> first sequence read
+    millis_behind_latest: int = 0
+    shards_read: int = 0
+    retries: int = 0
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    parents: tuple[str, ...]
+    ending_sequence: str | None
+    iterator: str | None = None
+    ended: bool = False  # closed and read to its end: children may start
+    idle: bool = False  # nothing more to read in this tick
+
+
+class StreamReader:
+    def __init__(
+        self,
+        client,
+        stream_name: str,
+        start: str = "TRIM_HORIZON",
+        *,
+        max_records: int = 100_000,
+        max_seconds: float = 20.0,
+        log: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if not (start in ("LATEST", "TRIM_HORIZON") or start.startswith(AT_TIMESTAMP)):
+            raise ValueError(
+                f"DEMAND_STREAM_START must be LATEST, TRIM_HORIZON or AT_TIMESTAMP:<iso>: {start!r}"
+            )
+        self.client = client
+        self.stream_name = stream_name
+        self.start = start
+        self.max_records = max_records
+        self.max_seconds = max_seconds
+        self.log = log or logging.getLogger(__name__)
+        self.sleep = sleep
+        self.clock = clock
+
+    # -- shards -------------------------------------------------------------------------------
+    def list_shards(self) -> list[dict]:
+        shards, token = [], None
+        for attempt in range(8):
+            try:
+                while True:
+                    kwargs = {"NextToken": token} if token else {"StreamName": self.stream_name}
+                    page = self.client.list_shards(**kwargs)
+                    shards.extend(page["Shards"])
+                    token = page.get("NextToken")
+                    if not token:
+                        return shards
+            except ClientError as exc:
+                if _code(exc) not in _THROTTLED or attempt == 7:
+                    raise
+                self.log.warning("list_shards throttled; retrying (%s)", _code(exc))
+                shards, token = [], None
+                self.sleep(min(0.1 * 2**attempt, 2.0))
+        return shards
+
+    # -- reading ------------------------------------------------------------------------------
+    def read(self, checkpoints: dict[str, str]) -> ReadResult:
+        deadline = self.clock() + self.max_seconds
+        result = ReadResult(checkpoints=dict(checkpoints))
+        listed = self.list_shards()
+        shards = {
+            s["ShardId"]: _Shard(
+                s["ShardId"],
+                tuple(p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p),
+                s.get("SequenceNumberRange", {}).get("EndingSequenceNumber"),
+            )
+            for s in listed
+        }
+        now = datetime.now(UTC)
+        for shard in shards.values():
+            shard.ended = result.checkpoints.get(shard.shard_id) == SHARD_END
+            if (
+                not shard.ended
+                and shard.shard_id not in result.checkpoints
+                and self.start == "LATEST"
+                and not self._has_parent(shard, shards, result.checkpoints)
+            ):
+                # Pin LATEST to this moment, so changes arriving before the next tick are read.
+                result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
+
+        while len(result.records) < self.max_records and self.clock() < deadline:
+            active = [
+                s for s in shards.values() if not (s.ended or s.idle) and self._ready(s, shards)
+            ]
+            if not active:
+                break
+            progressed = False
+            for shard in active:
+                if len(result.records) >= self.max_records or self.clock() >= deadline:
+                    break
+                progressed |= self._read_once(shard, shards, result)
+            if not progressed:
+                break
+        return result
+
+    def _has_parent(self, shard: _Shard, shards: dict, checkpoints: dict) -> bool:
+        return any(p in shards or p in checkpoints for p in shard.parents)
+
+    def _ready(self, shard: _Shard, shards: dict[str, _Shard]) -> bool:
+        """A child is read only once every listed parent is read to its end."""
+        return all(shards[p].ended for p in shard.parents if p in shards)
+
+    def _read_once(self, shard: _Shard, shards: dict[str, _Shard], result: ReadResult) -> bool:
+        """One GetRecords call on a shard; True when the shard may have more to give now."""
+        checkpoint = result.checkpoints.get(shard.shard_id)
+        try:
+            if shard.iterator is None:
+                shard.iterator = self._iterator(shard, checkpoint, shards, result.checkpoints)
+            response = self.client.get_records(
+                ShardIterator=shard.iterator,
+                Limit=min(10_000, max(1, self.max_records - len(result.records))),
+            )
+        except ClientError as exc:
+            code = _code(exc)
+            result.retries += 1
+            if code == "ExpiredIteratorException":
+                self.log.warning("shard %s: iterator expired; renewing it", shard.shard_id)
+                shard.iterator = None
+                return True
+            if code in _THROTTLED:
+                self.log.warning("shard %s: throttled (%s); backing off", shard.shard_id, code)
+                self.sleep(min(0.2 * result.retries, 1.0))
+                return True
+            if code == "ResourceNotFoundException":
+                self.log.warning("shard %s: vanished (%s); skipping it", shard.shard_id, exc)
+                shard.idle = True  # not ended: its checkpoint stays as it was
+                return False
+            raise
+        result.shards_read += 1
+        records = response.get("Records", [])
+        for record in records:
+            sequence = record["SequenceNumber"]
+            result.first_read.setdefault(shard.shard_id, sequence)
+            result.records.append(
+                StreamRecord(
+                    shard.shard_id, sequence, record["ApproximateArrivalTimestamp"], record["Data"]
+                )
+            )
+        if records:
+            result.checkpoints[shard.shard_id] = records[-1]["SequenceNumber"]
+        behind = response.get("MillisBehindLatest", 0) or 0
+        result.millis_behind_latest = max(result.millis_behind_latest, behind)
+        shard.iterator = response.get("NextShardIterator")
+        last = result.checkpoints.get(shard.shard_id)
+        if shard.iterator is None or (
+            shard.ending_sequence is not None
+            and last is not None
+            and not last.startswith(AT_TIMESTAMP)
+            and int(last) >= int(shard.ending_sequence)
+        ):
+            result.checkpoints[shard.shard_id] = SHARD_END
+            shard.ended = True
+            self.log.info("shard %s: read to its end", shard.shard_id)
+            return True
+        if not records and behind == 0:
+            shard.idle = True  # caught up for this tick
+            return False
+        return bool(records) or behind > 0
+
+    def _iterator(self, shard: _Shard, checkpoint, shards, checkpoints) -> str:
+        kwargs = {"StreamName": self.stream_name, "ShardId": shard.shard_id}
+        if checkpoint and checkpoint.startswith(AT_TIMESTAMP):
+            kwargs["ShardIteratorType"] = "AT_TIMESTAMP"
+            kwargs["Timestamp"] = datetime.fromisoformat(checkpoint[len(AT_TIMESTAMP) :])
+        elif checkpoint:
+            kwargs["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            kwargs["StartingSequenceNumber"] = checkpoint
+        elif self._has_parent(shard, shards, checkpoints) or self.start == "TRIM_HORIZON":
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        elif self.start.startswith(AT_TIMESTAMP):
+            kwargs["ShardIteratorType"] = "AT_TIMESTAMP"
+            kwargs["Timestamp"] = datetime.fromisoformat(self.start[len(AT_TIMESTAMP) :])
+        else:
+            kwargs["ShardIteratorType"] = "LATEST"
+        return self.client.get_shard_iterator(**kwargs)["ShardIterator"]
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
