@@ -25,8 +25,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from demand_assets.formats.avro import encode_avro
-from demand_assets.formats.parquet import arrow_schema, encode_parquet
+from demand_assets.formats import encode_groups
+from demand_assets.formats.arrow import arrow_schema
 from demand_assets.records import PartitionWindow, decode_batch
 from demand_assets.records.attribute_values import unmarshal_image
 from demand_assets.records.decode import IMAGE_OF_EVENT
@@ -70,12 +70,15 @@ def floor(payloads: list[bytes], schemas) -> int:
 
 
 def pipeline(payloads: list[bytes]) -> int:
-    """Every rule, grouped by (type, partition date) as the archive writes them."""
+    """Every rule, and one Avro and one Parquet file per (type, partition date)."""
     batch = decode_batch(((data, "shardId-000000000000", "0") for data in payloads), WINDOW)
-    size = 0
+    by_type: dict[str, list[list[dict]]] = defaultdict(list)
     for (record_type, _day), records in batch.archivable.items():
-        size += len(encode_avro(record_type, records))
-        size += len(encode_parquet(record_type, records))
+        by_type[record_type].append(records)
+    size = 0
+    for record_type, groups in by_type.items():
+        for avro, parquet in encode_groups(record_type, groups):
+            size += len(avro) + len(parquet)
     assert not batch.rejected, batch.rejected[:3]
     return size
 

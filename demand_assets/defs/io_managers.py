@@ -1,19 +1,24 @@
 """IO managers that write a record asset's partitions as Avro and Parquet files in S3.
 
 A record asset returns `PartitionOutput`s: the records of one partition, and whether they are
-one batch (a sensor-launched run) or the whole partition (a rebuild). `FormatIOManager` writes
-one format; `ArchiveIOManager` composes several (Avro and Parquet by default).
+one batch (a sensor-launched run) or the whole partition (a rebuild). Each chunk of records
+becomes one Arrow table that every configured format writes from, so the formats never
+disagree and the records are converted once. `ArchiveIOManager` writes Avro and Parquet by
+default, and any one of them alone with `formats=["parquet"]`, say.
 """
 
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import dagster as dg
 
 from demand_assets.defs.resources import ArchiveResource
-from demand_assets.formats import FILE_WRITERS
+from demand_assets.formats import FORMATS, open_writer
+from demand_assets.formats.arrow import to_table
+from demand_assets.formats.avro import DEFAULT_CODEC
 from demand_assets.storage.partition_files import PartitionFiles
 
 
@@ -24,80 +29,90 @@ class PartitionOutput:
     batches: list[str]  # the landed batches whose changes these records are
     compacted: bool  # True: the whole partition, rebuilt; False: exactly one batch
     count: int
-    chunks: Callable[[], Iterable[list[dict]]]  # re-iterable, one pass per format
+    chunks: Callable[[], Iterable[list[dict]]]  # the records, a chunk at a time
 
 
-class FormatIOManager(dg.ConfigurableIOManager):
-    """Writes record partitions in one format (`avro` or `parquet`)."""
+def write_partitions(
+    archive: ArchiveResource,
+    formats: list[str],
+    outputs: list[PartitionOutput],
+    avro_codec: str = DEFAULT_CODEC,
+) -> dict[str, tuple[list[str], int]]:
+    """Write each partition in every format; returns {format: (keys written, bytes)}."""
+    written: dict[str, tuple[list[str], int]] = {fmt: ([], 0) for fmt in formats}
+    bucket, layout = archive.bucket(), archive.layout
+    for output in outputs:
+        if output.count == 0:
+            continue
+        with ExitStack() as stack:
+            paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
+            sinks = {fmt: stack.enter_context(open(paths[fmt], "wb")) for fmt in formats}
+            writers = {
+                fmt: open_writer(fmt, sinks[fmt], output.record_type, avro_codec) for fmt in formats
+            }
+            for chunk in output.chunks():
+                table = to_table(output.record_type, chunk)
+                for writer in writers.values():
+                    writer.write(table)
+            for fmt in formats:
+                writers[fmt].close()
+                sinks[fmt].close()
+            for fmt in formats:  # in order: a retried run rewrites the same keys
+                files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
+                key, size = _upload(files, output, paths[fmt])
+                if key is not None:
+                    keys, total = written[fmt]
+                    written[fmt] = ([*keys, key], total + size)
+    return written
 
-    archive: dg.ResourceDependency[ArchiveResource]
-    fmt: str
 
-    def handle_output(self, context: dg.OutputContext, obj: list[PartitionOutput]) -> None:
-        keys, size = self.write(obj)
-        context.add_output_metadata(
-            {f"{self.fmt}_bytes": size, f"{self.fmt}_keys": dg.MetadataValue.json(keys)}
-        )
+def _temp_path(stack: ExitStack, fmt: str) -> str:
+    fd, path = tempfile.mkstemp(suffix=f".{fmt}")
+    os.close(fd)
+    stack.callback(os.unlink, path)
+    return path
 
-    def write(self, outputs: list[PartitionOutput]) -> tuple[list[str], int]:
-        written, total = [], 0
-        for output in outputs:
-            if output.count == 0:
-                continue
-            files = PartitionFiles(
-                self.archive.bucket(), self.archive.layout, self.fmt, output.record_type, output.day
-            )
-            upload = self._uploader(files, output)
-            if output.compacted:
-                name, size = files.write_compacted(output.batches, upload)
-            else:
-                (batch,) = output.batches
-                size, name = files.write_batch(batch, upload), batch
-                if size is None:
-                    continue  # a rebuild already holds this batch
-            written.append(files.key(name))
-            total += size
-        return written, total
 
-    def _uploader(self, files: PartitionFiles, output: PartitionOutput):
-        write_file = FILE_WRITERS[self.fmt]
+def _upload(files: PartitionFiles, output: PartitionOutput, path: str):
+    def upload(key: str) -> int:
+        files.bucket.upload_file(key, path)
+        return os.path.getsize(path)
 
-        def upload(key: str) -> int:
-            fd, path = tempfile.mkstemp(suffix=f".{self.fmt}")
-            try:
-                with os.fdopen(fd, "wb") as sink:
-                    write_file(sink, output.record_type, output.chunks())
-                files.bucket.upload_file(key, path)
-                return os.path.getsize(path)
-            finally:
-                os.unlink(path)
-
-        return upload
-
-    def load_input(self, context: dg.InputContext) -> list[str]:
-        """Downstream assets get the partition's data keys in this format."""
-        (record_type,) = context.asset_key.path[-1:]
-        keys = []
-        for day in context.asset_partition_keys:
-            files = PartitionFiles(
-                self.archive.bucket(), self.archive.layout, self.fmt, record_type, day
-            )
-            keys += files.data_keys()
-        return keys
+    if output.compacted:
+        name, size = files.write_compacted(output.batches, upload)
+        return files.key(name), size
+    (batch,) = output.batches
+    size = files.write_batch(batch, upload)
+    if size is None:
+        return None, 0  # a rebuild already holds this batch
+    return files.key(batch), size
 
 
 class ArchiveIOManager(dg.ConfigurableIOManager):
-    """Writes every configured format, in order; a retried run rewrites the same keys."""
+    """Writes record partitions in each of `formats` (Avro and Parquet by default) to S3."""
 
     archive: dg.ResourceDependency[ArchiveResource]
-    formats: list[str] = ["avro", "parquet"]
-
-    def _format(self, fmt: str) -> FormatIOManager:
-        return FormatIOManager(archive=self.archive, fmt=fmt)
+    formats: list[str] = list(FORMATS)
+    avro_codec: str = DEFAULT_CODEC
 
     def handle_output(self, context: dg.OutputContext, obj: list[PartitionOutput]) -> None:
-        for fmt in self.formats:
-            self._format(fmt).handle_output(context, obj)
+        written = write_partitions(self.archive, self.formats, obj, self.avro_codec)
+        metadata = {}
+        for fmt, (keys, size) in written.items():
+            metadata[f"{fmt}_bytes"] = size
+            metadata[f"{fmt}_files"] = len(keys)
+            metadata[f"{fmt}_keys"] = dg.MetadataValue.json(keys)
+        context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> dict[str, list[str]]:
-        return {fmt: self._format(fmt).load_input(context) for fmt in self.formats}
+        """Downstream assets get each format's data keys of the requested partitions."""
+        record_type = context.asset_key.path[-1]
+        bucket, layout = self.archive.bucket(), self.archive.layout
+        return {
+            fmt: [
+                key
+                for day in context.asset_partition_keys
+                for key in PartitionFiles(bucket, layout, fmt, record_type, day).data_keys()
+            ]
+            for fmt in self.formats
+        }

@@ -1,86 +1,51 @@
-"""Parquet files (pyarrow); the Arrow schema is derived from the Avro schema, never written."""
+"""Parquet files (pyarrow), snappy, nested fields as structs; the Arrow schema is derived from
+the Avro schema (formats.arrow)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from functools import cache
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from demand_assets.records.schemas import avro_schema
+from demand_assets.formats.arrow import arrow_schema, to_table
+
+__all__ = ["arrow_schema", "decode_parquet", "encode_parquet", "write_parquet"]
 
 COMPRESSION = "snappy"
 
-_PRIMITIVES = {
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-    "int": pa.int32(),
-    "long": pa.int64(),
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "bytes": pa.binary(),
-    "enum": pa.string(),
-}
-
-
-@cache
-def arrow_schema(record_type: str) -> pa.Schema:
-    """The Arrow schema of a record type, from its Avro schema: records become structs."""
-    schema = avro_schema(record_type)
-    metadata = {"avro.schema.name": f"{schema.get('namespace', '')}.{schema['name']}".lstrip(".")}
-    return pa.schema([_field(f) for f in schema["fields"]], metadata=metadata)
-
-
-def _field(avro_field: dict) -> pa.Field:
-    data_type, nullable = arrow_type(avro_field["type"])
-    return pa.field(avro_field["name"], data_type, nullable=nullable)
-
-
-def arrow_type(avro_type: object) -> tuple[pa.DataType, bool]:
-    """(Arrow type, nullable) of an Avro type."""
-    if isinstance(avro_type, list):
-        branches = [t for t in avro_type if t != "null"]
-        if len(branches) != 1:
-            raise NotImplementedError(f"unions other than [null, T] are not supported: {avro_type}")
-        return arrow_type(branches[0])[0], True
-    if isinstance(avro_type, str):
-        return _PRIMITIVES[avro_type], False
-    kind = avro_type["type"]
-    if isinstance(kind, dict | list):
-        return arrow_type(kind)
-    if kind == "record":
-        return pa.struct([_field(f) for f in avro_type["fields"]]), False
-    if kind == "array":
-        item, nullable = arrow_type(avro_type["items"])
-        return pa.list_(pa.field("element", item, nullable=nullable)), False
-    if kind == "map":
-        value, nullable = arrow_type(avro_type["values"])
-        return pa.map_(pa.string(), pa.field("value", value, nullable=nullable)), False
-    return _PRIMITIVES[kind], False
-
-
-def to_table(record_type: str, records: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(records, schema=arrow_schema(record_type))
-
 
 def encode_parquet(record_type: str, records: list[dict]) -> bytes:
-    """Records of one type (validated) -> Parquet bytes, snappy, nested fields as structs."""
+    """Records of one type (validated) -> Parquet bytes."""
     out = io.BytesIO()
-    write_parquet(out, record_type, [records])
+    write_parquet(out, record_type, [to_table(record_type, records)])
     return out.getvalue()
 
 
-def write_parquet(sink, record_type: str, chunks: Iterable[list[dict]]) -> int:
-    """Stream chunks of records into one Parquet file (a row group per chunk); returns rows."""
-    rows = 0
-    with pq.ParquetWriter(sink, arrow_schema(record_type), compression=COMPRESSION) as writer:
-        for chunk in chunks:
-            if chunk:
-                writer.write_table(to_table(record_type, chunk))
-                rows += len(chunk)
-    return rows
+def write_parquet(sink, record_type: str, tables: Iterable[pa.Table]) -> int:
+    """Stream Arrow tables into one Parquet file (a row group per table); returns rows."""
+    writer = ParquetWriter(sink, record_type)
+    for table in tables:
+        writer.write(table)
+    return writer.close()
+
+
+class ParquetWriter:
+    """One Parquet file written incrementally: a row group per table."""
+
+    def __init__(self, sink, record_type: str):
+        self.writer = pq.ParquetWriter(sink, arrow_schema(record_type), compression=COMPRESSION)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table)
+            self.rows += table.num_rows
+
+    def close(self) -> int:
+        self.writer.close()
+        return self.rows
 
 
 def decode_parquet(data: bytes) -> list[dict]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from demand_assets.records.attribute_values import unmarshal_image
 from demand_assets.records.deletion import mark_deleted, scrub_change, scrub_unparsed
 from demand_assets.records.errors import RecordError
 from demand_assets.records.partition_date import PartitionWindow, partition_date
@@ -21,7 +20,7 @@ from demand_assets.records.reference import reference
 from demand_assets.records.schemas import RECORD_TYPES
 from demand_assets.records.system import system_from_user_id
 from demand_assets.records.timestamps import change_time as change_time_of
-from demand_assets.records.validation import validator
+from demand_assets.records.validation import blank, validator
 
 IMAGE_OF_EVENT = {"INSERT": "NewImage", "MODIFY": "NewImage", "REMOVE": "OldImage"}  # BR-001
 _TYPES = frozenset(RECORD_TYPES)
@@ -106,11 +105,10 @@ def _decode(change: dict, shard_id: str, sequence_number: str, window: Partition
         if item_type not in _TYPES:
             return Skipped(item_type)
         record_type = item_type
-        item = unmarshal_image(image, f"dynamodb.{image_name}")
         path = f"dynamodb.{image_name}"
+        record = validator(record_type)(image, path)
         if image_name == "OldImage":
-            mark_deleted(item, when, path)
-        record = _validated(record_type, item, path)
+            mark_deleted(record, when, blank(record_type, "date"))
         day = _located(partition_date, record_type, record, when, window, path=path)
         if record_type == "demand":
             record["system"] = _located(
@@ -129,13 +127,6 @@ def _item_type(image: dict) -> str:
     if type(value) is dict and type(value.get("S")) is str:
         return value["S"]
     return "(no type)" if value is None else "(non-string type)"
-
-
-def _validated(record_type: str, item: dict, path: str) -> dict:
-    try:
-        return validator(record_type)(item)
-    except RecordError as exc:
-        raise RecordError(f"{path}.{exc.path}", exc.problem) from None
 
 
 def _located(rule, *args, path: str):

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import re
 
-from demand_assets.records.errors import RecordError
-
 PII_FIELDS = ("phoneNumber", "email", "messageBody")
 REDACTED = "[redacted]"
 
 
-def mark_deleted(item: dict, change_time: str, path: str) -> None:
-    """A REMOVE: `isDeleted = true`, `date.deleted = change time` (creating `date`), PII gone."""
-    item["isDeleted"] = True
-    dates = item.get("date")
+def mark_deleted(record: dict, change_time: str, blank_date: dict) -> None:
+    """A REMOVE: `isDeleted = true`, `date.deleted = change time`, PII scrubbed.
+
+    `record` is validated; where it has no `date`, one is made from `blank_date` (the type's
+    `date` with every member null).
+    """
+    record["isDeleted"] = True
+    dates = record.get("date")
     if dates is None:
-        item["date"] = {"deleted": change_time}
-    elif type(dates) is dict:
-        dates["deleted"] = change_time
+        record["date"] = {**blank_date, "deleted": change_time}
     else:
-        raise RecordError(f"{path}.date", f"expected a map, got {type(dates).__name__}")
-    scrub_pii(item)
+        dates["deleted"] = change_time
+    scrub_pii(record)
 
 
 def scrub_pii(item: dict) -> None:

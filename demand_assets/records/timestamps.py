@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from demand_assets.records.errors import RecordError
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)  # UTC
 # Below this an ApproximateCreationDateTime without a precision is epoch seconds (the DynamoDB
 # Streams format): 1e11 seconds is the year 5138, 1e11 milliseconds is 1973.
 _SECONDS_BELOW = 100_000_000_000
@@ -34,17 +34,17 @@ def change_time(dynamodb: dict, precision: object = None) -> str:
             "dynamodb.ApproximateCreationDateTimePrecision", f"unknown {precision!r:.40}"
         )
     try:
-        moment = _EPOCH + timedelta(milliseconds=millis)
+        moment = _EPOCH_NAIVE + timedelta(milliseconds=millis)
     except OverflowError:
         raise RecordError(path, f"out of range: {value!r}") from None
     if moment.year < 1000:
         raise RecordError(path, f"out of range: {value!r}")
-    return format_instant(moment)
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def format_instant(moment: datetime) -> str:
-    """`2024-01-15T10:20:30.123Z`."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """`2024-01-15T10:20:30.123Z` of an aware datetime."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_instant(text: object, path: str) -> datetime:
