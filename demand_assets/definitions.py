@@ -4,6 +4,7 @@ environment (SPEC section 7)."""
 from __future__ import annotations
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from demand_assets.config import Settings
 from demand_assets.defs.assets import record_assets
@@ -12,13 +13,14 @@ from demand_assets.defs.resources import resources_from_settings
 from demand_assets.defs.sensor import stream_sensor
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+def build_definitions(settings: Settings | None = None, s3: S3Resource | None = None):
+    """`s3` replaces the S3 resource everywhere (tests inject faulty clients this way)."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
     return dg.Definitions(
         assets=record_assets(partitions),
         sensors=[stream_sensor(partitions)],
-        resources=resources_from_settings(settings),
+        resources=resources_from_settings(settings, s3),
     )
 
 

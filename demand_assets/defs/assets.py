@@ -5,6 +5,7 @@ One factory makes all four. A run with a `batch` in its config archives that lan
 batch into one file per format (backfills from the UI, the daily compaction).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -94,18 +95,14 @@ def _batch_outputs(
     if summary is None:
         raise dg.Failure(f"batch {batch} has not landed: no {layout.batch_summary_key(batch)}")
     touched = set(summary.partitions().get(record_type, []))
-    outputs = []
-    for day in days:
-        if day not in touched:
-            continue
-        records = list(
-            archivable_records(
-                read_landed(bucket, layout, record_type, day, batch), record_type, day, window
-            )
-        )
-        outputs.append(
-            PartitionOutput(record_type, day, [batch], False, len(records), lambda r=records: [r])
-        )
+
+    def output(day: str) -> PartitionOutput:
+        landed = read_landed(bucket, layout, record_type, day, batch)
+        records = list(archivable_records(landed, record_type, day, window))
+        return PartitionOutput(record_type, day, [batch], False, len(records), lambda: [records])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outputs = list(pool.map(output, [day for day in days if day in touched]))
     metadata = {
         "batch": batch,
         "errors": summary.rejected.get(record_type, 0),

@@ -10,6 +10,7 @@ default, and any one of them alone with `formats=["parquet"]`, say.
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -38,32 +39,43 @@ def write_partitions(
     outputs: list[PartitionOutput],
     avro_codec: str = DEFAULT_CODEC,
 ) -> dict[str, tuple[list[str], int]]:
-    """Write each partition in every format; returns {format: (keys written, bytes)}."""
-    written: dict[str, tuple[list[str], int]] = {fmt: ([], 0) for fmt in formats}
-    bucket, layout = archive.bucket(), archive.layout
-    for output in outputs:
-        if output.count == 0:
-            continue
-        with ExitStack() as stack:
-            paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
-            sinks = {fmt: stack.enter_context(open(paths[fmt], "wb")) for fmt in formats}
-            writers = {
-                fmt: open_writer(fmt, sinks[fmt], output.record_type, avro_codec) for fmt in formats
-            }
-            for chunk in output.chunks():
-                table = to_table(output.record_type, chunk)
-                for writer in writers.values():
-                    writer.write(table)
-            for fmt in formats:
-                writers[fmt].close()
-                sinks[fmt].close()
-            for fmt in formats:  # in order: a retried run rewrites the same keys
-                files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
-                key, size = _upload(files, output, paths[fmt])
-                if key is not None:
-                    keys, total = written[fmt]
-                    written[fmt] = ([*keys, key], total + size)
+    """Write each partition in every format; returns {format: (keys written, bytes)}.
+
+    Partitions are written concurrently: a run over a range of days spends its time waiting
+    on S3, not encoding.
+    """
+    outputs = [o for o in outputs if o.count]
+    with ThreadPoolExecutor(max_workers=min(8, len(outputs) or 1)) as pool:
+        results = list(
+            pool.map(lambda o: _write_partition(archive, formats, o, avro_codec), outputs)
+        )
+    written: dict[str, tuple[list[str], int]] = {}
+    for fmt in formats:
+        keys = [r[fmt][0] for r in results if r[fmt][0] is not None]
+        written[fmt] = (keys, sum(r[fmt][1] for r in results))
     return written
+
+
+def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str) -> dict:
+    bucket, layout = archive.bucket(), archive.layout
+    with ExitStack() as stack:
+        paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
+        sinks = {fmt: stack.enter_context(open(paths[fmt], "wb")) for fmt in formats}
+        writers = {
+            fmt: open_writer(fmt, sinks[fmt], output.record_type, avro_codec) for fmt in formats
+        }
+        for chunk in output.chunks():
+            table = to_table(output.record_type, chunk)
+            for writer in writers.values():
+                writer.write(table)
+        for fmt in formats:
+            writers[fmt].close()
+            sinks[fmt].close()
+        result = {}
+        for fmt in formats:  # in order: a retried run rewrites the same keys
+            files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
+            result[fmt] = _upload(files, output, paths[fmt])
+        return result
 
 
 def _temp_path(stack: ExitStack, fmt: str) -> str:

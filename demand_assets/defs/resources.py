@@ -62,10 +62,10 @@ class KinesisStreamResource(dg.ConfigurableResource):
         )
 
 
-def resources_from_settings(settings: Settings) -> dict:
+def resources_from_settings(settings: Settings, s3: S3Resource | None = None) -> dict:
     from demand_assets.defs.io_managers import ArchiveIOManager
 
-    s3 = S3Resource()
+    s3 = s3 or S3Resource()
     archive = ArchiveResource(s3=s3, bucket_name=settings.bucket, prefix=settings.prefix)
     return {
         "s3": s3,

@@ -1,0 +1,213 @@
+"""The streaming path end to end on the moto server: Kinesis -> sensor -> landing -> runs ->
+Avro and Parquet in S3, exactly once, under repeated ticks, failed and retried runs, and
+backfills racing new batches."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from demand_assets.definitions import build_definitions
+from demand_assets.traffic.generator import ChangeGenerator
+from demand_assets_tests.defs.pipeline import (
+    archived,
+    drain,
+    event_id_counts,
+    execute,
+    expected_records,
+    keys,
+    put,
+    rebuild,
+    tick,
+    without_position,
+)
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def instance():
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture
+def defs(settings, s3, kinesis):
+    return build_definitions(settings)
+
+
+def generated(n: int, seed: int = 1, **noise):
+    return ChangeGenerator(seed=seed, now=NOW, days=3, **noise).changes(n)
+
+
+def test_every_valid_change_is_archived_once_in_each_format(defs, instance, settings, s3, kinesis):
+    changes = generated(2500, other_type_share=0.04, malformed_share=0.02)
+    redelivered = [c for c in changes if c.kind == "valid"][:40]
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes + redelivered])
+
+    drain(defs, instance)
+
+    expected = expected_records([c.data for c in changes])
+    rows = archived(s3, settings)
+    for fmt in ("avro", "parquet"):
+        counts = event_id_counts(rows[fmt])
+        assert set(counts) == set(expected), fmt
+        assert max(counts.values()) == 1, f"{fmt}: doubled {counts.most_common(3)}"
+        for record_type, day, record in rows[fmt]:
+            want_type, want_day, want = expected[record["provenance"]["eventID"]]
+            assert (record_type, day) == (want_type, want_day)
+            assert without_position(record) == without_position(want)
+            assert record["provenance"]["shardId"].startswith("shardId-")
+    assert len(expected) == sum(c.kind == "valid" for c in changes)
+
+
+def test_bad_records_land_in_errors_with_their_original_json(defs, instance, settings, s3, kinesis):
+    changes = generated(1500, seed=2, other_type_share=0.05, malformed_share=0.04)
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes])
+
+    drained = drain(defs, instance)
+
+    malformed = [c for c in changes if c.kind.startswith("malformed:")]
+    documents = [
+        json.loads(s3.get_object(Bucket=settings.bucket, Key=k)["Body"].read())
+        for k in keys(s3, settings.bucket, f"{settings.prefix}/errors/")
+    ]
+    events = [e for d in documents for e in d["events"]]
+    assert len(events) == len(malformed)
+    for document in documents:
+        assert set(document) == {"timestamp", "error", "events"}
+        assert document["error"]["message"]
+    originals = set(events)
+    for change in malformed:
+        if b"REMOVE" not in change.data:
+            assert change.data.decode("utf-8", "backslashreplace") in originals, change.kind
+    # messages name what was wrong and where
+    messages = " ".join(d["error"]["message"] for d in documents)
+    assert "systemUserId" in messages and "date.requested" in messages
+
+    (batch_summary,) = keys(s3, settings.bucket, f"{settings.prefix}/landing/_batches/")
+    summary = json.loads(s3.get_object(Bucket=settings.bucket, Key=batch_summary)["Body"].read())
+    assert sum(summary["skipped"].values()) == sum(c.kind == "other_type" for c in changes)
+    assert sum(summary["rejected"].values()) == len(malformed)
+    assert drained.requests, "the valid records were archived"
+
+
+def test_a_tick_that_dies_after_landing_is_repeated_without_doubling(
+    defs, instance, settings, s3, kinesis
+):
+    changes = generated(800, seed=3)
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes])
+
+    lost = tick(defs, instance, None)  # landed, but the tick "died": its cursor is never stored
+    landed = sorted(keys(s3, settings.bucket, f"{settings.prefix}/landing/"))
+    repeated = tick(defs, instance, None)
+
+    assert [r.run_key for r in repeated.run_requests] == [r.run_key for r in lost.run_requests]
+    assert sorted(keys(s3, settings.bucket, f"{settings.prefix}/landing/")) == landed
+    for request in repeated.run_requests:
+        assert execute(defs, instance, request).success
+    assert tick(defs, instance, repeated.cursor).run_requests == []
+
+    expected = expected_records([c.data for c in changes])
+    for fmt, rows in archived(s3, settings).items():
+        assert event_id_counts(rows) == Counter(dict.fromkeys(expected, 1)), fmt
+
+
+class _ParquetUploadFails:
+    """A boto3 S3 client whose Parquet uploads fail, as if the run died between the formats."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def upload_file(self, filename, bucket, key, *args, **kwargs):
+        if key.endswith(".parquet"):
+            raise ConnectionError(f"injected: upload of {key} failed")
+        return self._client.upload_file(filename, bucket, key, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+class ParquetFailingS3(S3Resource):
+    def get_client(self):
+        return _ParquetUploadFails(super().get_client())
+
+
+def test_a_run_that_dies_between_formats_and_is_retried_archives_once(
+    defs, instance, settings, s3, kinesis
+):
+    changes = generated(600, seed=4)
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes])
+    failing = build_definitions(settings, s3=ParquetFailingS3())
+
+    result = tick(defs, instance, None)
+    for request in result.run_requests:
+        assert not execute(failing, instance, request, raise_on_error=False).success
+    rows = archived(s3, settings)
+    assert rows["avro"] and not rows["parquet"]
+
+    for request in result.run_requests:  # the retry, twice over: retries must be idempotent
+        assert execute(defs, instance, request).success
+        assert execute(defs, instance, request).success
+
+    expected = expected_records([c.data for c in changes])
+    for fmt, rows in archived(s3, settings).items():
+        assert event_id_counts(rows) == Counter(dict.fromkeys(expected, 1)), fmt
+
+
+def test_a_backfill_racing_new_batches_keeps_every_change_once(
+    defs, instance, settings, s3, kinesis
+):
+    first = generated(500, seed=5)
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in first])
+    batch_a = tick(defs, instance, None)
+    (demand_a,) = [r for r in batch_a.run_requests if r.asset_selection == [dg.AssetKey("demand")]]
+    days = _days(demand_a)
+
+    # A backfill of the demand partitions runs before batch A's run: it covers batch A.
+    assert rebuild(defs, instance, "demand", days[0], days[-1]).success
+    for request in batch_a.run_requests:  # batch A's runs now find it covered
+        assert execute(defs, instance, request).success
+
+    second = generated(500, seed=6)
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in second])
+    drained = drain(defs, instance, batch_a.cursor)
+    assert drained.requests
+
+    expected = expected_records([c.data for c in first + second])
+    for fmt, rows in archived(s3, settings).items():
+        assert event_id_counts(rows) == Counter(dict.fromkeys(expected, 1)), fmt
+
+    # The next rebuild converges each partition to one file per format.
+    all_days = sorted({day for t, day, _ in expected.values() if t == "demand"})
+    assert rebuild(defs, instance, "demand", all_days[0], all_days[-1]).success
+    for fmt, rows in archived(s3, settings).items():
+        assert event_id_counts(rows) == Counter(dict.fromkeys(expected, 1)), fmt
+        for day in all_days:
+            prefix = f"{settings.prefix}/{fmt}/demand/partition_date={day}/"
+            data = [k for k in keys(s3, settings.bucket, prefix) if "/_" not in k]
+            assert len(data) == 1, data
+
+
+def _days(request) -> list[str]:
+    if request.partition_key:
+        return [request.partition_key]
+    tags = request.tags
+    return [tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]]
+
+
+def test_materializations_report_counts_bytes_keys_and_lag(defs, instance, settings, s3, kinesis):
+    changes = generated(300, seed=7, type_weights={"demand": 1.0})
+    put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes])
+    drain(defs, instance)
+
+    event = instance.get_latest_materialization_event(dg.AssetKey("demand"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value > 0
+    assert metadata["avro_bytes"].value > 0 and metadata["parquet_bytes"].value > 0
+    assert metadata["avro_keys"].value and metadata["parquet_keys"].value
+    assert "stream_lag_seconds" in metadata and "errors" in metadata
