@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 
 from demand_assets.config import Settings
 from demand_assets.defs.sensor import SENSOR_NAME
-from demand_assets.definitions import build_definitions
 from demand_assets.records import Archivable, PartitionWindow, decode_change
 
 WINDOW = PartitionWindow(date(2020, 1, 1), date(2030, 12, 31))
