@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 
 from demand_assets.records.errors import RecordError
 
 _MAX_NUMBER_CHARS = 64  # DynamoDB numbers have at most 38 significant digits
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+MAX_DEPTH = 32  # DynamoDB nests maps and lists at most 32 levels deep
 
 
 def unmarshal_image(image: object, path: str) -> dict:
@@ -23,7 +26,7 @@ def unmarshal_image(image: object, path: str) -> dict:
     return {name: unmarshal(value, path, name) for name, value in image.items()}
 
 
-def unmarshal(value: object, path: str, name: str | None = None) -> object:
+def unmarshal(value: object, path: str, name: str | None = None, depth: int = 0) -> object:
     """Unmarshal one attribute value. `path` (and `name`) locate it for error messages."""
     # The common cases first; `len == 1` keeps `{"S": "a", "N": "1"}` an error.
     if type(value) is dict and len(value) == 1:
@@ -33,8 +36,8 @@ def unmarshal(value: object, path: str, name: str | None = None) -> object:
                 return inner
         elif tag == "M":
             if type(inner) is dict:
-                here = _join(path, name)
-                return {k: unmarshal(v, here, k) for k, v in inner.items()}
+                here = _nested(path, name, depth)
+                return {k: unmarshal(v, here, k, depth + 1) for k, v in inner.items()}
         elif tag == "N":
             if type(inner) is str:
                 return _number(inner, path, name)
@@ -46,8 +49,8 @@ def unmarshal(value: object, path: str, name: str | None = None) -> object:
                 return None
         elif tag == "L":
             if type(inner) is list:
-                here = _join(path, name)
-                return [unmarshal(v, here, f"[{i}]") for i, v in enumerate(inner)]
+                here = _nested(path, name, depth)
+                return [unmarshal(v, here, f"[{i}]", depth + 1) for i, v in enumerate(inner)]
         elif tag == "B":
             if type(inner) is str:
                 return _binary(inner, path, name)
@@ -69,6 +72,8 @@ def unmarshal(value: object, path: str, name: str | None = None) -> object:
 def _number(text: str, path: str, name: str | None) -> int | float:
     if len(text) > _MAX_NUMBER_CHARS:
         raise RecordError(_join(path, name), f"number too long ({len(text)} characters)")
+    if _NUMBER.fullmatch(text) is None:
+        raise RecordError(_join(path, name), f"not a number: {text[:40]!r}")
     try:
         if "." in text or "e" in text or "E" in text:
             number = float(text)
@@ -94,6 +99,13 @@ def _set(values: list, path: str, name: str | None) -> list:
     if len(set(values)) != len(values):
         raise RecordError(_join(path, name), "set has duplicate members")
     return values
+
+
+def _nested(path: str, name: str | None, depth: int) -> str:
+    here = _join(path, name)
+    if depth >= MAX_DEPTH:
+        raise RecordError(here, f"nested deeper than {MAX_DEPTH} levels")
+    return here
 
 
 def _join(path: str, name: str | None) -> str:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from demand_assets.records.deletion import mark_deleted, scrub_change, scrub_unparsed
+from demand_assets.records.deletion import (
+    mark_deleted,
+    scrub_change,
+    scrub_image,
+    scrub_unparsed,
+)
 from demand_assets.records.errors import RecordError
 from demand_assets.records.partition_date import PartitionWindow, partition_date
 from demand_assets.records.provenance import provenance
@@ -106,6 +111,8 @@ def _decode(change: dict, shard_id: str, sequence_number: str, window: Partition
             return Skipped(item_type)
         record_type = item_type
         path = f"dynamodb.{image_name}"
+        if image_name == "OldImage":
+            image = scrub_image(image)  # before validation: no PII value reaches a message
         record = validator(record_type)(image, path)
         if image_name == "OldImage":
             mark_deleted(record, when, blank(record_type, "date"))

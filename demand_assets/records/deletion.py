@@ -44,27 +44,36 @@ def scrub_change(change: dict) -> dict:
     scrubbed = dict(dynamodb)
     for image_name in ("OldImage", "NewImage"):
         image = dynamodb.get(image_name)
-        if type(image) is dict and any(name in image for name in PII_FIELDS):
-            image = dict(image)
-            for name in PII_FIELDS:
-                if name in image:
-                    image[name] = {"S": REDACTED}
-            scrubbed[image_name] = image
+        if type(image) is dict:
+            scrubbed[image_name] = scrub_image(image)
     return {**change, "dynamodb": scrubbed}
 
 
-_PII_IN_TEXT = re.compile(
-    rb'("(?:' + b"|".join(n.encode() for n in PII_FIELDS) + rb')"\s*:\s*)'
-    rb'(\{[^{}]*\}|"(?:[^"\\]|\\.)*"|[^,}\]]*)'
-)
+def scrub_image(image: dict) -> dict:
+    """An item image (attribute-value form) with its PII attributes, of any type, redacted."""
+    if not any(name in image for name in PII_FIELDS):
+        return image
+    image = dict(image)
+    for name in PII_FIELDS:
+        if name in image and image[name] != {"NULL": True}:
+            image[name] = {"S": REDACTED}
+    return image
+
+
+_PII_NAME = re.compile(rb'"(?:' + b"|".join(n.encode() for n in PII_FIELDS) + rb')"')
+WITHHELD = b"[redacted: the rest of an unparseable REMOVE, from its first PII attribute on]"
 
 
 def scrub_unparsed(data: bytes) -> bytes:
-    """Redact PII attributes in bytes that did not parse but mention a REMOVE.
+    """What may be kept of bytes that did not parse but mention a REMOVE.
 
-    A record that cannot be parsed cannot be proven not to be a deletion; when it mentions
-    REMOVE, every value following a PII attribute name is redacted in the kept copy.
+    A record that cannot be parsed cannot be proven not to be a deletion, and its values cannot
+    be told apart reliably; when it mentions REMOVE, everything from its first PII attribute on
+    is withheld.
     """
     if b"REMOVE" not in data:
         return data
-    return _PII_IN_TEXT.sub(rb'\1{"S":"' + REDACTED.encode() + rb'"}', data)
+    found = _PII_NAME.search(data)
+    if found is None:
+        return data
+    return data[: found.end()] + WITHHELD

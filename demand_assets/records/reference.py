@@ -16,19 +16,24 @@ def reference(record_type: str, record: dict, change_time: str) -> dict:
     if record_type == "notification":
         return {
             "id": f"{record['eventId']}_{record['saleId']}_{record['fanId']}",
-            "timestamp": dates.get("deleted") or dates.get("updated") or change_time,
+            "timestamp": _first(dates.get("deleted"), dates.get("updated"), change_time),
         }
     if record_type == "event":
         return {
             "id": record["id"],
-            "timestamp": dates.get("deleted") or dates.get("updated") or change_time,
+            "timestamp": _first(dates.get("deleted"), dates.get("updated"), change_time),
         }
     if record_type == "sale":
         return {
             "id": f"{record['eventId']}_{record['id']}",
-            "timestamp": dates.get("deleted") or record.get("saleStartDateTime") or change_time,
+            "timestamp": _first(dates.get("deleted"), record["saleStartDateTime"], change_time),
         }
     raise ValueError(f"no reference rule for record type {record_type!r}")
+
+
+def _first(*values: str | None) -> str:
+    """The first value that is not null: the `??` of SPEC section 3."""
+    return next(v for v in values if v is not None)
 
 
 def latest_timestamp(dates: dict, path: str) -> str:

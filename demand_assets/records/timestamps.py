@@ -25,17 +25,19 @@ def change_time(dynamodb: dict, precision: object = None) -> str:
     if type(value) not in (int, float):
         raise RecordError(path, f"expected an epoch number, got {value!r:.40}")
     precision = dynamodb.get("ApproximateCreationDateTimePrecision", precision)
-    if precision == "MICROSECOND":
-        millis = int(value) // 1000
-    elif precision in (None, "MILLISECOND"):
-        millis = int(value * 1000) if value < _SECONDS_BELOW else int(value)
-    else:
+    if precision not in (None, "MILLISECOND", "MICROSECOND"):
         raise RecordError(
             "dynamodb.ApproximateCreationDateTimePrecision", f"unknown {precision!r:.40}"
         )
     try:
+        if precision == "MICROSECOND":
+            millis = int(value) // 1000
+        elif value < _SECONDS_BELOW:
+            millis = round(value * 1000)  # seconds; fractions are stored slightly off
+        else:
+            millis = int(value)
         moment = _EPOCH_NAIVE + timedelta(milliseconds=millis)
-    except OverflowError:
+    except (OverflowError, ValueError):
         raise RecordError(path, f"out of range: {value!r}") from None
     if moment.year < 1000:
         raise RecordError(path, f"out of range: {value!r}")
