@@ -38,20 +38,35 @@ def partition_date(
     return window.check(utc_date(value, path), path)
 
 
+CHANGE_TIME = "dynamodb.ApproximateCreationDateTime"
+
+# Where each type's partition date comes from, in order of preference (BR-008 ... BR-011).
+PARTITION_SOURCES: dict[str, tuple[str, ...]] = {
+    "demand": ("date.requested",),
+    "notification": ("date.created",),
+    "event": ("date.firstSeen", "eventDate.start.dateTime", CHANGE_TIME),
+    "sale": ("saleStartDateTime",),
+}
+
+
 def partition_source(record_type: str, record: dict, change_time: str) -> tuple[str, object]:
     """The field the partition date comes from, and its value, after the type's fall-backs."""
-    dates = record.get("date") or {}
-    if record_type == "demand":
-        return "date.requested", dates.get("requested")
-    if record_type == "notification":
-        return "date.created", dates.get("created")
-    if record_type == "event":
-        if dates.get("firstSeen") is not None:
-            return "date.firstSeen", dates["firstSeen"]
-        start = ((record.get("eventDate") or {}).get("start") or {}).get("dateTime")
-        if start is not None:
-            return "eventDate.start.dateTime", start
-        return "dynamodb.ApproximateCreationDateTime", change_time
-    if record_type == "sale":
-        return "saleStartDateTime", record.get("saleStartDateTime")
-    raise ValueError(f"no partition rule for record type {record_type!r}")
+    try:
+        sources = PARTITION_SOURCES[record_type]
+    except KeyError:
+        raise ValueError(f"no partition rule for record type {record_type!r}") from None
+    for path in sources:
+        value = change_time if path == CHANGE_TIME else field_value(record, path)
+        if value is not None:
+            return path, value
+    return sources[-1], None
+
+
+def field_value(record: dict, path: str) -> object:
+    """The value at a dotted path of a record; None where any part is absent."""
+    value: object = record
+    for part in path.split("."):
+        if type(value) is not dict:
+            return None
+        value = value.get(part)
+    return value

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 from demand_assets.records.timestamps import parse_instant
 
+# reference.id: these fields joined by "_" (BR-006).
+REFERENCE_ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "demand": ("eventId", "saleId", "fanId"),
+    "notification": ("eventId", "saleId", "fanId"),
+    "event": ("id",),
+    "sale": ("eventId", "id"),
+}
+
 
 def reference(record_type: str, record: dict, change_time: str) -> dict:
     """`{id, timestamp}` per SPEC section 3. `record` is validated, so ids are strings."""
+    try:
+        id_fields = REFERENCE_ID_FIELDS[record_type]
+    except KeyError:
+        raise ValueError(f"no reference rule for record type {record_type!r}") from None
     dates = record.get("date") or {}
     if record_type == "demand":
-        return {
-            "id": f"{record['eventId']}_{record['saleId']}_{record['fanId']}",
-            "timestamp": latest_timestamp(dates, "date"),
-        }
-    if record_type == "notification":
-        return {
-            "id": f"{record['eventId']}_{record['saleId']}_{record['fanId']}",
-            "timestamp": _first(dates.get("deleted"), dates.get("updated"), change_time),
-        }
-    if record_type == "event":
-        return {
-            "id": record["id"],
-            "timestamp": _first(dates.get("deleted"), dates.get("updated"), change_time),
-        }
-    if record_type == "sale":
-        return {
-            "id": f"{record['eventId']}_{record['id']}",
-            "timestamp": _first(dates.get("deleted"), record["saleStartDateTime"], change_time),
-        }
-    raise ValueError(f"no reference rule for record type {record_type!r}")
+        timestamp = latest_timestamp(dates, "date")
+    elif record_type == "sale":
+        timestamp = _first(dates.get("deleted"), record["saleStartDateTime"], change_time)
+    else:
+        timestamp = _first(dates.get("deleted"), dates.get("updated"), change_time)
+    return {"id": "_".join(record[name] for name in id_fields), "timestamp": timestamp}
 
 
 def _first(*values: str | None) -> str:
