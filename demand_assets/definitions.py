@@ -8,18 +8,22 @@ from dagster_aws.s3 import S3Resource
 
 from demand_assets.config import Settings
 from demand_assets.defs.assets import record_assets
+from demand_assets.defs.checks import all_record_checks
 from demand_assets.defs.partitions import daily_partitions
 from demand_assets.defs.resources import resources_from_settings
-from demand_assets.defs.sensor import stream_sensor
+from demand_assets.defs.sensor import archive_jobs, stream_sensor
 
 
 def build_definitions(settings: Settings | None = None, s3: S3Resource | None = None):
     """`s3` replaces the S3 resource everywhere (tests inject faulty clients this way)."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
+    jobs = archive_jobs(partitions)
     return dg.Definitions(
         assets=record_assets(partitions),
-        sensors=[stream_sensor(partitions)],
+        asset_checks=all_record_checks(partitions),
+        jobs=jobs,
+        sensors=[stream_sensor(jobs, partitions)],
         resources=resources_from_settings(settings, s3),
     )
 

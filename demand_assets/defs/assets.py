@@ -78,7 +78,8 @@ def record_asset(record_type: str, partitions: dg.DailyPartitionsDefinition) -> 
             metadata={
                 "dagster/row_count": count,
                 "records": count,
-                "partition_dates": dg.MetadataValue.json([o.day for o in outputs]),
+                "partitions_written": len(outputs),
+                "partition_dates": dg.MetadataValue.json([o.day for o in outputs][:31]),
                 "mode": "batch" if config.batch else "rebuild",
                 **metadata,
             },

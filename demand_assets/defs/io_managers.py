@@ -22,6 +22,8 @@ from demand_assets.formats.arrow import to_table
 from demand_assets.formats.avro import DEFAULT_CODEC
 from demand_assets.storage.partition_files import PartitionFiles
 
+MAX_KEYS_SHOWN = 10
+
 
 @dataclass
 class PartitionOutput:
@@ -113,7 +115,8 @@ class ArchiveIOManager(dg.ConfigurableIOManager):
         for fmt, (keys, size) in written.items():
             metadata[f"{fmt}_bytes"] = size
             metadata[f"{fmt}_files"] = len(keys)
-            metadata[f"{fmt}_keys"] = dg.MetadataValue.json(keys)
+            # A run over many days records this on every day: keep it short.
+            metadata[f"{fmt}_keys"] = dg.MetadataValue.json(keys[:MAX_KEYS_SHOWN])
         context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> dict[str, list[str]]:

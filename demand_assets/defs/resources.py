@@ -63,6 +63,7 @@ class KinesisStreamResource(dg.ConfigurableResource):
 
 
 def resources_from_settings(settings: Settings, s3: S3Resource | None = None) -> dict:
+    from demand_assets.defs.checks import QueryEngineResource
     from demand_assets.defs.io_managers import ArchiveIOManager
 
     s3 = s3 or S3Resource()
@@ -74,4 +75,10 @@ def resources_from_settings(settings: Settings, s3: S3Resource | None = None) ->
             stream_name=settings.stream_name, start=settings.stream_start
         ),
         "archive_io_manager": ArchiveIOManager(archive=archive),
+        "query_engine": QueryEngineResource(
+            engine=settings.query_engine,
+            database=settings.glue_database,
+            workgroup=settings.athena_workgroup,
+            output=settings.athena_output,
+        ),
     }

@@ -4,7 +4,7 @@
     {prefix}/{format}/{type}/partition_date={YYYY-MM-DD}/_manifest.json      which batches each
                                                                             data file covers
     {prefix}/landing/{type}/partition_date={YYYY-MM-DD}/{batch}.jsonl.gz    raw changes of a batch
-    {prefix}/landing/_batches/{batch}.json                                  a batch's summary
+    {prefix}/landing/_batches/{YYYY-MM-DD}/{batch}.json                     a batch's summary
     {prefix}/errors/{YYYY-MM-DDTHH-mm-ss.sssZ}-{uuid}.json                   error documents
 
 Names starting with `_` or `.` are not data; Athena skips them.
@@ -62,8 +62,12 @@ class Layout:
         return f"{self.landing_prefix(record_type, day)}{batch}.jsonl.gz"
 
     def batch_summary_key(self, batch: str) -> str:
+        """Summaries are grouped by the day their batch arrived (from its name), if known."""
         _check(bool(_BATCH.match(batch)), f"not a batch name: {batch!r}")
-        return f"{self._root()}landing/_batches/{batch}.json"
+        return f"{self.batch_summaries_prefix(arrival_day(batch))}{batch}.json"
+
+    def batch_summaries_prefix(self, day: str | None = None) -> str:
+        return f"{self._root()}landing/_batches/{day or 'undated'}/"
 
     # errors
     def errors_prefix(self) -> str:
@@ -72,6 +76,12 @@ class Layout:
     def error_key(self, timestamp: str, uuid: str) -> str:
         """`timestamp` is ISO-8601 (`2024-01-15T10:20:30.123Z`); colons become hyphens."""
         return f"{self.errors_prefix()}{timestamp.replace(':', '-')}-{uuid}.json"
+
+
+def arrival_day(batch: str) -> str | None:
+    """`2026-11-20` for a batch named `20261120T...Z-...`; None for other names."""
+    match = re.match(r"^(\d{4})(\d{2})(\d{2})T\d{6}Z-", batch)
+    return "-".join(match.groups()) if match else None
 
 
 def batch_of(key: str) -> str:

@@ -70,9 +70,18 @@ class PartitionFiles:
         covers = {name: batches for name, batches in covers.items() if name in data}
         return data, covers
 
+    def holds(self, batch: str) -> bool:
+        """Whether a data file of this partition holds the batch's changes."""
+        data, covers = self.listing()
+        return batch in data or any(batch in batches for batches in covers.values())
+
     def covered(self, batch: str) -> bool:
-        _, covers = self.listing()
-        return any(batch in batches for batches in covers.values())
+        """Whether a compacted file's sidecar lists the batch (one small listing, usually empty)."""
+        for key in self.bucket.keys(f"{self.prefix}{SIDECAR_PREFIX}"):
+            body = self.bucket.get_or_none(key)
+            if body is not None and batch in orjson.loads(body)["batches"]:
+                return True
+        return False
 
     def write_batch(self, batch: str, write: Writer) -> int | None:
         """Write one batch's file; None when a compacted file already covers the batch."""

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import orjson
 
@@ -23,7 +24,9 @@ def dump(checkpoints: dict[str, str]) -> str:
     return orjson.dumps({"shards": checkpoints}, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def batch_name(stream_name: str, first_read: dict[str, str]) -> str:
+def batch_name(
+    stream_name: str, first_read: dict[str, str], first_arrival: datetime | None = None
+) -> str:
     """The name of a batch, from the first sequence number it read in each shard.
 
     A tick repeated after a crash (its cursor never moved) starts at the same checkpoints, reads
@@ -33,4 +36,7 @@ def batch_name(stream_name: str, first_read: dict[str, str]) -> str:
     """
     positions = ",".join(f"{shard}={seq}" for shard, seq in sorted(first_read.items()))
     digest = hashlib.sha256(f"{stream_name}\n{positions}".encode()).hexdigest()
-    return f"b{digest[:24]}"
+    if first_arrival is None:
+        return f"b{digest[:24]}"
+    # Prefixed with when its first change arrived: batches sort by time and group by day.
+    return f"{first_arrival.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:20]}"

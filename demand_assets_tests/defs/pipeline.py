@@ -13,7 +13,7 @@ import fastavro
 import pyarrow.parquet as pq
 
 from demand_assets.config import Settings
-from demand_assets.defs.sensor import SENSOR_NAME
+from demand_assets.defs.inprocess import evaluate_sensor, execute_request
 from demand_assets.records import Archivable, PartitionWindow, decode_change
 
 WINDOW = PartitionWindow(date(2020, 1, 1), date(2030, 12, 31))
@@ -31,23 +31,11 @@ def put(kinesis, stream: str, changes) -> None:
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
-    sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-    ) as context:
-        return sensor.evaluate_tick(context)
+    return evaluate_sensor(defs, instance, cursor)
 
 
 def execute(defs: dg.Definitions, instance: dg.DagsterInstance, request, raise_on_error=True):
-    """A run request executed as the daemon would launch it: partition, config, tags, selection."""
-    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        run_config=request.run_config,
-        partition_key=request.partition_key,
-        tags=request.tags,
-        asset_selection=request.asset_selection,
-        instance=instance,
-        raise_on_error=raise_on_error,
-    )
+    return execute_request(defs, instance, request, raise_on_error)
 
 
 def rebuild(defs, instance, record_type: str, first: str, last: str, raise_on_error=True):

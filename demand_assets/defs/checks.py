@@ -1,0 +1,124 @@
+"""Asset checks on the four record assets, per partition, on Athena (AWS) or DuckDB (local)."""
+
+import warnings
+
+import boto3
+import dagster as dg
+
+from demand_assets.checks.engines import AthenaEngine, DuckDBEngine, s3_filesystem
+from demand_assets.checks.evaluate import (
+    error_rate,
+    freshness,
+    landed_changes,
+    sql_outcomes,
+    summaries_of,
+)
+from demand_assets.checks.sql import per_format_checks
+from demand_assets.defs.partitions import partition_window
+from demand_assets.defs.resources import ArchiveResource
+from demand_assets.records import RECORD_TYPES
+from demand_assets.storage.layout import FORMATS
+from demand_assets.storage.partition_files import PartitionFiles
+
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)  # partitioned checks
+
+SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
+
+
+class QueryEngineResource(dg.ConfigurableResource):
+    """DEMAND_QUERY_ENGINE (`athena` or `duckdb`), DEMAND_GLUE_DATABASE, DEMAND_ATHENA_*."""
+
+    engine: str = "duckdb"
+    database: str
+    workgroup: str = "primary"
+    output: str | None = None
+    region_name: str | None = None
+
+    def build(self, archive: ArchiveResource):
+        if self.engine == "athena":
+            client = boto3.session.Session().client("athena", region_name=self.region_name)
+            return AthenaEngine(client, self.database, self.workgroup, self.output)
+        if self.engine == "duckdb":
+            return DuckDBEngine(s3_filesystem(), archive.bucket_name, archive.layout)
+        raise ValueError(f"DEMAND_QUERY_ENGINE must be athena or duckdb, not {self.engine!r}")
+
+
+def _specs(record_type: str, partitions) -> list[dg.AssetCheckSpec]:
+    described = {c.name: (c.description, c.blocking) for c in per_format_checks(record_type)}
+    described["row_counts_agree"] = (
+        "Avro rows = Parquet rows = distinct changes landed for the partition.",
+        False,
+    )
+    described["error_rate_below_0_1_percent"] = (
+        "Of the changes claiming this type that arrived on the partition's day, under 0.1% "
+        "went to errors/.",
+        False,
+    )
+    described["newest_batch_archived"] = (
+        "While the stream has traffic, its newest batch of this type is archived within "
+        "15 minutes.",
+        False,
+    )
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=record_type,
+            description=description,
+            blocking=blocking,
+            partitions_def=partitions,
+        )
+        for name, (description, blocking) in described.items()
+    ]
+
+
+def record_checks(record_type: str, partitions: dg.DailyPartitionsDefinition):
+    @dg.multi_asset_check(
+        name=f"{record_type}_quality",
+        specs=_specs(record_type, partitions),
+        description=f"Data-quality checks of the {record_type} archive, per partition.",
+    )
+    def quality(
+        context: dg.AssetCheckExecutionContext,
+        archive: ArchiveResource,
+        query_engine: QueryEngineResource,
+    ):
+        engine = query_engine.build(archive)
+        bucket, layout = archive.bucket(), archive.layout
+        window = partition_window(partitions)
+        by_name: dict[str, list] = {}
+        for day in context.partition_keys:
+            landed = landed_changes(bucket, layout, record_type, day, window)
+            if not landed and not _has_data(bucket, layout, record_type, day):
+                continue  # a range run passes over days without changes
+            outcomes = sql_outcomes(engine, query_engine.database, record_type, day, landed)
+            summaries = summaries_of(bucket, layout, day)
+            outcomes += [
+                error_rate(summaries, record_type, day),
+                freshness(bucket, layout, summaries, record_type),
+            ]
+            for outcome in outcomes:
+                by_name.setdefault(outcome.name, []).append((day, outcome))
+        for name, results in by_name.items():
+            failed = [(day, o) for day, o in results if not o.passed]
+            if len(results) == 1:
+                metadata = results[0][1].metadata
+            else:
+                metadata = {"failed_partitions": [day for day, _ in failed]}
+                metadata.update({f"{day}": o.metadata for day, o in failed[:10]})
+            yield dg.AssetCheckResult(
+                asset_key=record_type,
+                check_name=name,
+                passed=not failed,
+                severity=SEVERITY[results[0][1].severity],
+                metadata=metadata,
+            )
+
+    return quality
+
+
+def _has_data(bucket, layout, record_type: str, day: str) -> bool:
+    return any(PartitionFiles(bucket, layout, fmt, record_type, day).data_keys() for fmt in FORMATS)
+
+
+def all_record_checks(partitions: dg.DailyPartitionsDefinition) -> list:
+    return [record_checks(record_type, partitions) for record_type in RECORD_TYPES]
