@@ -1,0 +1,1 @@
+"""Data-quality checks: Athena SQL written once, run by Athena in AWS and DuckDB locally."""

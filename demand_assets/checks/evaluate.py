@@ -1,0 +1,131 @@
+"""Evaluating the checks of one partition: the SQL checks on an engine, and the two checks
+that read the landing area rather than the archive (error rate, freshness)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from demand_assets.checks.sql import ROW_COUNT_SQL, per_format_checks
+from demand_assets.records import PartitionWindow
+from demand_assets.storage.batches import BatchSummary, archivable_records, read_partition
+from demand_assets.storage.layout import FORMATS, Layout
+from demand_assets.storage.partition_files import PartitionFiles
+from demand_assets.storage.s3 import Bucket
+
+ERROR_RATE_LIMIT = 0.001  # 0.1 %
+FRESH_WITHIN = timedelta(minutes=15)
+
+
+@dataclass
+class Outcome:
+    name: str
+    passed: bool
+    severity: str  # "ERROR" or "WARN"
+    metadata: dict = field(default_factory=dict)
+
+
+def sql_outcomes(engine, database: str, record_type: str, day: str, landed: int) -> list[Outcome]:
+    """Row counts, deleted PII, duplicate changes, reference and partition rules."""
+    table = {fmt: f'"{database}"."{record_type}_{fmt}"' for fmt in FORMATS}
+    counts = engine.query(
+        ROW_COUNT_SQL.format(avro=table["avro"], parquet=table["parquet"], day=day), day=day
+    )
+    row = counts.rows[0]
+    outcomes = [
+        Outcome(
+            "row_counts_agree",
+            row["avro_rows"] == row["parquet_rows"] == landed,
+            "ERROR",
+            {
+                "avro_rows": row["avro_rows"],
+                "parquet_rows": row["parquet_rows"],
+                "landed_changes": landed,
+                "engine": counts.engine,
+                **_scanned(counts),
+            },
+        )
+    ]
+    for check in per_format_checks(record_type):
+        metadata, failing = {"engine": counts.engine}, 0
+        samples: list[str] = []
+        for fmt in FORMATS:
+            result = engine.query(check.sql.format(table=table[fmt], day=day), day=day)
+            found = result.rows[0]
+            metadata[f"{fmt}_failing"] = found["failing"]
+            failing += found["failing"]
+            if found["samples"]:
+                samples += [s for s in found["samples"].split(",") if s not in samples]
+            metadata.update({f"{fmt}_{k}": v for k, v in _scanned(result).items()})
+        metadata["failing"] = failing
+        metadata["sample_reference_ids"] = samples[:5]
+        outcomes.append(Outcome(check.name, failing == 0, check.severity, metadata))
+    return outcomes
+
+
+def _scanned(result) -> dict:
+    return {} if result.bytes_scanned is None else {"bytes_scanned": result.bytes_scanned}
+
+
+def landed_changes(
+    bucket: Bucket, layout: Layout, record_type: str, day: str, window: PartitionWindow
+) -> int:
+    """Distinct archivable changes landed for a partition: what the archive must hold."""
+    _, changes = read_partition(bucket, layout, record_type, day)
+    return sum(1 for _ in archivable_records(changes, record_type, day, window))
+
+
+def summaries_of(bucket: Bucket, layout: Layout, day: str) -> list[BatchSummary]:
+    keys = bucket.keys(layout.batch_summaries_prefix(day))
+    with ThreadPoolExecutor(8) as pool:
+        return [BatchSummary.from_json(body) for body in pool.map(bucket.get, keys)]
+
+
+def error_rate(summaries: list[BatchSummary], record_type: str, day: str) -> Outcome:
+    """The share of the day's changes claiming this type that went to errors."""
+    rejected = sum(s.rejected.get(record_type, 0) for s in summaries)
+    archivable = sum(
+        n for s in summaries for key, n in s.archivable.items() if key.startswith(f"{record_type}/")
+    )
+    total = rejected + archivable
+    rate = rejected / total if total else 0.0
+    return Outcome(
+        "error_rate_below_0_1_percent",
+        rate < ERROR_RATE_LIMIT,
+        "WARN",
+        {"arrival_day": day, "rejected": rejected, "changes": total, "error_rate": rate},
+    )
+
+
+def freshness(
+    bucket: Bucket,
+    layout: Layout,
+    summaries: list[BatchSummary],
+    record_type: str,
+    now: datetime | None = None,
+) -> Outcome:
+    """While the stream has traffic, its newest batch of this type is archived in time."""
+    now = now or datetime.now(UTC)
+    touching = [s for s in summaries if record_type in s.partitions() and s.last_arrival]
+    if not touching:
+        return Outcome("newest_batch_archived", True, "WARN", {"stream_traffic": False})
+    newest = max(touching, key=lambda s: s.last_arrival)
+    age = now - datetime.fromisoformat(newest.last_arrival)
+    missing = [
+        day
+        for day in newest.partitions()[record_type]
+        if not PartitionFiles(bucket, layout, "parquet", record_type, day).holds(newest.batch)
+    ]
+    passed = not missing or age < FRESH_WITHIN
+    return Outcome(
+        "newest_batch_archived",
+        passed,
+        "WARN",
+        {
+            "stream_traffic": True,
+            "newest_batch": newest.batch,
+            "age_seconds": round(age.total_seconds(), 1),
+            "partitions_missing_it": missing[:10],
+        },
+    )
