@@ -8,6 +8,7 @@ from dagster_aws.s3 import S3Resource
 
 from demand_assets.config import Settings
 from demand_assets.defs.assets import record_assets
+from demand_assets.defs.catalog import catalog_assets
 from demand_assets.defs.checks import all_record_checks
 from demand_assets.defs.partitions import daily_partitions
 from demand_assets.defs.resources import resources_from_settings
@@ -20,7 +21,7 @@ def build_definitions(settings: Settings | None = None, s3: S3Resource | None = 
     partitions = daily_partitions(settings)
     jobs = archive_jobs(partitions)
     return dg.Definitions(
-        assets=record_assets(partitions),
+        assets=record_assets(partitions) + catalog_assets(partitions),
         asset_checks=all_record_checks(partitions),
         jobs=jobs,
         sensors=[stream_sensor(jobs, partitions)],

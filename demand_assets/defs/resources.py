@@ -63,6 +63,7 @@ class KinesisStreamResource(dg.ConfigurableResource):
 
 
 def resources_from_settings(settings: Settings, s3: S3Resource | None = None) -> dict:
+    from demand_assets.defs.catalog import GlueResource
     from demand_assets.defs.checks import QueryEngineResource
     from demand_assets.defs.io_managers import ArchiveIOManager
 
@@ -75,6 +76,7 @@ def resources_from_settings(settings: Settings, s3: S3Resource | None = None) ->
             stream_name=settings.stream_name, start=settings.stream_start
         ),
         "archive_io_manager": ArchiveIOManager(archive=archive),
+        "glue": GlueResource(database=settings.glue_database),
         "query_engine": QueryEngineResource(
             engine=settings.query_engine,
             database=settings.glue_database,

@@ -57,13 +57,16 @@ def run_requests(summary: BatchSummary) -> list[dg.RunRequest]:
 
 
 def archive_jobs(partitions: dg.DailyPartitionsDefinition) -> list:
-    """What sensor runs execute: one record asset, without its checks (those run in backfills,
-    the daily compaction and from the UI; not every ten seconds). One job per record type, so
-    a run request needs no asset selection, which would bring the checks back."""
+    """What sensor runs execute: one record asset and its Glue partitions, without checks
+    (those run in backfills, the daily compaction and from the UI; not every ten seconds). One
+    job per record type, so a run request needs no asset selection, which would bring the
+    checks back."""
     return [
         dg.define_asset_job(
             archive_job_name(record_type),
-            selection=dg.AssetSelection.assets(record_type).without_checks(),
+            selection=dg.AssetSelection.assets(
+                record_type, f"{record_type}_glue_partitions"
+            ).without_checks(),
             partitions_def=partitions,
             description=f"Archives the {record_type} changes of one landed batch; "
             "launched by demand_stream_sensor.",

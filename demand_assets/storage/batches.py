@@ -22,7 +22,7 @@ from demand_assets.storage.landing import (
     encode_landing,
     without_deleted_pii,
 )
-from demand_assets.storage.layout import Layout, batch_of
+from demand_assets.storage.layout import Layout, batch_of, partition_of
 from demand_assets.storage.s3 import Bucket
 
 _UPLOAD_THREADS = 8
@@ -135,6 +135,11 @@ def read_summary(bucket: Bucket, layout: Layout, batch: str) -> BatchSummary | N
 def landed_batches(bucket: Bucket, layout: Layout, record_type: str, day: str) -> list[str]:
     """Names of the batches landed for a partition, in key order."""
     return [batch_of(k) for k in bucket.keys(layout.landing_prefix(record_type, day))]
+
+
+def landed_days(bucket: Bucket, layout: Layout, record_type: str) -> set[str]:
+    """The partition dates of a type that have landed changes, hence data."""
+    return {partition_of(p) for p in bucket.prefixes(layout.landing_prefix(record_type))}
 
 
 def archivable_records(

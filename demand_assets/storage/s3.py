@@ -37,6 +37,15 @@ class Bucket:
         for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
             yield from page.get("Contents", [])
 
+    def prefixes(self, prefix: str) -> list[str]:
+        """The "folders" directly under a prefix (keys grouped at the next `/`)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        return [
+            common["Prefix"]
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix, Delimiter="/")
+            for common in page.get("CommonPrefixes", [])
+        ]
+
     def keys(self, prefix: str) -> list[str]:
         return [obj["Key"] for obj in self.list(prefix)]
 
