@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint validate bench clean
+.PHONY: setup demo headless test test-e2e lint validate bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+demo: setup
+	$(BIN)/demand-assets demo
+
+headless: setup
+	$(BIN)/demand-assets headless
 
 lint: setup
 	$(BIN)/ruff check .
@@ -31,6 +37,7 @@ test: setup lint validate
 
 bench: setup
 	$(BIN)/python benchmarks/record_core.py
+	$(BIN)/python benchmarks/stream_drain.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
