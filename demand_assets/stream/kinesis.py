@@ -119,12 +119,17 @@ class StreamReader:
             shard.ended = result.checkpoints.get(shard.shard_id) == SHARD_END
             if (
                 not shard.ended
-                and shard.shard_id not in result.checkpoints
+                and shard.shard_id not in checkpoints
                 and self.start == "LATEST"
-                and not self._has_parent(shard, shards, result.checkpoints)
+                and not self._follows(shard, shards, checkpoints)
             ):
-                # Pin LATEST to this moment, so changes arriving before the next tick are read.
-                result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
+                if shard.ending_sequence is not None:
+                    # Closed before this moment, so nothing arrives in it after LATEST: done.
+                    result.checkpoints[shard.shard_id] = SHARD_END
+                    shard.ended = True
+                else:
+                    # Pin LATEST to this moment, so changes arriving before the next tick are read.
+                    result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
 
         while len(result.records) < self.max_records and self.clock() < deadline:
             active = [
@@ -143,6 +148,19 @@ class StreamReader:
 
     def _has_parent(self, shard: _Shard, shards: dict, checkpoints: dict) -> bool:
         return any(p in shards or p in checkpoints for p in shard.parents)
+
+    def _follows(self, shard: _Shard, shards: dict[str, _Shard], checkpoints: dict) -> bool:
+        """Whether an ancestor has a checkpoint: the shard continues a lineage being read (its
+        first read then starts at TRIM_HORIZON), rather than one LATEST starts from now."""
+        todo, seen = list(shard.parents), set()
+        while todo:
+            parent = todo.pop()
+            if parent in checkpoints:
+                return True
+            if parent in shards and parent not in seen:
+                seen.add(parent)
+                todo.extend(shards[parent].parents)
+        return False
 
     def _ready(self, shard: _Shard, shards: dict[str, _Shard]) -> bool:
         """A child is read only once every listed parent is read to its end."""
