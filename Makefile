@@ -35,6 +35,9 @@ test: setup lint validate
 	$(BIN)/python -m pytest -n 2 -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
+test-e2e: setup
+	$(BIN)/python -m pytest demand_assets_tests/e2e -m slow -q
+
 bench: setup
 	$(BIN)/python benchmarks/record_core.py
 	$(BIN)/python benchmarks/stream_drain.py

@@ -20,7 +20,7 @@ from demand_assets.defs.resources import ArchiveResource
 from demand_assets.formats import FORMATS, open_writer
 from demand_assets.formats.arrow import to_table
 from demand_assets.formats.avro import DEFAULT_CODEC
-from demand_assets.storage.partition_files import PartitionFiles
+from demand_assets.storage.partition_files import PartitionFiles, compacted_days
 
 MAX_KEYS_SHOWN = 10
 
@@ -47,10 +47,24 @@ def write_partitions(
     on S3, not encoding.
     """
     outputs = [o for o in outputs if o.count]
+    bucket, layout = archive.bucket(), archive.layout
+    types = {o.record_type for o in outputs}
+    marked = {(fmt, t): compacted_days(bucket, layout, fmt, t) for fmt in formats for t in types}
     with ThreadPoolExecutor(max_workers=min(8, len(outputs) or 1)) as pool:
         results = list(
-            pool.map(lambda o: _write_partition(archive, formats, o, avro_codec), outputs)
+            pool.map(lambda o: _write_partition(archive, formats, o, avro_codec, marked), outputs)
         )
+    # A rebuild that started while we wrote has marked its day by now: look at those days.
+    for fmt, record_type in marked:
+        now_marked = compacted_days(bucket, layout, fmt, record_type)
+        for output, result in zip(outputs, results, strict=True):
+            key, _ = result[fmt]
+            if key is None or output.compacted or output.record_type != record_type:
+                continue
+            if output.day in now_marked:
+                files = PartitionFiles(bucket, layout, fmt, record_type, output.day)
+                if files.withdraw_if_covered(output.batches[0]):
+                    result[fmt] = (None, 0)
     written: dict[str, tuple[list[str], int]] = {}
     for fmt in formats:
         keys = [r[fmt][0] for r in results if r[fmt][0] is not None]
@@ -58,7 +72,7 @@ def write_partitions(
     return written
 
 
-def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str) -> dict:
+def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str, marked) -> dict:
     bucket, layout = archive.bucket(), archive.layout
     with ExitStack() as stack:
         paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
@@ -76,7 +90,8 @@ def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str)
         result = {}
         for fmt in formats:  # in order: a retried run rewrites the same keys
             files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
-            result[fmt] = _upload(files, output, paths[fmt])
+            maybe_covered = output.day in marked[(fmt, output.record_type)]
+            result[fmt] = _upload(files, output, paths[fmt], maybe_covered)
         return result
 
 
@@ -87,7 +102,7 @@ def _temp_path(stack: ExitStack, fmt: str) -> str:
     return path
 
 
-def _upload(files: PartitionFiles, output: PartitionOutput, path: str):
+def _upload(files: PartitionFiles, output: PartitionOutput, path: str, maybe_covered: bool):
     def upload(key: str) -> int:
         files.bucket.upload_file(key, path)
         return os.path.getsize(path)
@@ -96,7 +111,7 @@ def _upload(files: PartitionFiles, output: PartitionOutput, path: str):
         name, size = files.write_compacted(output.batches, upload)
         return files.key(name), size
     (batch,) = output.batches
-    size = files.write_batch(batch, upload)
+    size = files.write_batch(batch, upload, maybe_covered)
     if size is None:
         return None, 0  # a rebuild already holds this batch
     return files.key(batch), size

@@ -1,8 +1,9 @@
 """Every S3 key the archive uses, built in one place (SPEC section 4).
 
     {prefix}/{format}/{type}/partition_date={YYYY-MM-DD}/{name}.{format}     data (Athena reads)
-    {prefix}/{format}/{type}/partition_date={YYYY-MM-DD}/_manifest.json      which batches each
-                                                                            data file covers
+    {prefix}/{format}/{type}/partition_date={YYYY-MM-DD}/_covers-{name}.json which batches a
+                                                                            compacted file covers
+    {prefix}/{format}/{type}/_compactions/{YYYY-MM-DD}                      days with compactions
     {prefix}/landing/{type}/partition_date={YYYY-MM-DD}/{batch}.jsonl.gz    raw changes of a batch
     {prefix}/landing/_batches/{YYYY-MM-DD}/{batch}.json                     a batch's summary
     {prefix}/errors/{YYYY-MM-DDTHH-mm-ss.sssZ}-{uuid}.json                   error documents
@@ -18,8 +19,6 @@ from dataclasses import dataclass
 from demand_assets.records.schemas import RECORD_TYPES
 
 FORMATS = ("avro", "parquet")
-MANIFEST = "_manifest.json"
-COMPACTED = "compacted"  # the one file per format a rebuild writes
 _BATCH = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -45,8 +44,13 @@ class Layout:
         _check(bool(_BATCH.match(name)), f"not a file name: {name!r}")
         return f"{self.partition_prefix(fmt, record_type, day)}{name}.{fmt}"
 
-    def manifest_key(self, fmt: str, record_type: str, day: str) -> str:
-        return f"{self.partition_prefix(fmt, record_type, day)}{MANIFEST}"
+    def compactions_prefix(self, fmt: str, record_type: str) -> str:
+        """Markers of the days that have (or are getting) a compacted file."""
+        return f"{self.table_prefix(fmt, record_type)}_compactions/"
+
+    def compaction_marker_key(self, fmt: str, record_type: str, day: str) -> str:
+        _check(bool(_DAY.match(day)), f"not a partition date: {day!r}")
+        return f"{self.compactions_prefix(fmt, record_type)}{day}"
 
     # landing
     def landing_prefix(self, record_type: str, day: str | None = None) -> str:

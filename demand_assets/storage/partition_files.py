@@ -7,10 +7,12 @@ A partition holds two kinds of data file:
 
 Rules that keep every change exactly once per format, whatever order runs finish in:
 1. A batch file is not written when a compacted file already covers its batch, and is removed
-   when one turns out to cover it after writing (`write_batch`).
+   when one turns out to cover it after writing (`write_batch`, `withdraw_if_covered`).
 2. After a compacted file is written, every batch file it covers and every compacted file whose
    batches are a subset of another's are removed (`write_compacted` -> `settle`).
-Sidecars start with `_`, so Athena never reads them.
+A rebuild first marks its day under the table's `_compactions/` (`compacted_days`), so a batch
+run lists one prefix per table, not one per partition, to learn which days need rule 1.
+Sidecars and markers start with `_`, so Athena never reads them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ COMPACTED_PREFIX = "compacted-"
 SIDECAR_PREFIX = "_covers-"
 
 Writer = Callable[[str], int]  # uploads the file to the given key, returns bytes written
+
+
+def compacted_days(bucket: Bucket, layout: Layout, fmt: str, record_type: str) -> set[str]:
+    """The days of a table that have, or are getting, a compacted file."""
+    prefix = layout.compactions_prefix(fmt, record_type)
+    return {key[len(prefix) :] for key in bucket.keys(prefix)}
 
 
 def compacted_name(batches: list[str]) -> str:
@@ -83,18 +91,27 @@ class PartitionFiles:
                 return True
         return False
 
-    def write_batch(self, batch: str, write: Writer) -> int | None:
-        """Write one batch's file; None when a compacted file already covers the batch."""
-        if self.covered(batch):
+    def write_batch(self, batch: str, write: Writer, maybe_covered: bool = True) -> int | None:
+        """Write one batch's file; None when a compacted file already covers the batch.
+
+        `maybe_covered=False` (the day has no compaction marker) skips the look. The caller
+        then calls `withdraw_if_covered` for the days marked once its writes are done.
+        """
+        if maybe_covered and self.covered(batch):
             return None
-        size = write(self.key(batch))
-        if self.covered(batch):  # a rebuild covered it while we wrote
-            self.bucket.delete([self.key(batch)])
-            return None
-        return size
+        return write(self.key(batch))
+
+    def withdraw_if_covered(self, batch: str) -> bool:
+        """Remove a batch file that a rebuild covered while it was written."""
+        if not self.covered(batch):
+            return False
+        self.bucket.delete([self.key(batch)])
+        return True
 
     def write_compacted(self, batches: list[str], write: Writer) -> tuple[str, int]:
         name = compacted_name(batches)
+        marker = self.layout.compaction_marker_key(self.fmt, self.record_type, self.day)
+        self.bucket.put(marker, b"", "text/plain")  # before the data: batch runs look here
         size = write(self.key(name))
         self.bucket.put(
             self._sidecar_key(name),

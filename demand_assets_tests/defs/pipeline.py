@@ -76,13 +76,13 @@ def keys(s3, bucket: str, prefix: str) -> list[str]:
 
 def archived(s3, settings: Settings) -> dict[str, list[tuple[str, str, dict]]]:
     """Every archived row per format: (type, partition date, record), read with fastavro and
-    pyarrow from every data file (names starting with `_` or `.` are not data)."""
+    pyarrow from every data file (a path part starting with `_` or `.` is not data)."""
     rows: dict[str, list] = {"avro": [], "parquet": []}
     for fmt in rows:
         for key in keys(s3, settings.bucket, f"{settings.prefix}/{fmt}/"):
-            leaf = key.rsplit("/", 1)[-1]
-            if leaf.startswith(("_", ".")):
-                continue
+            relative = key[len(f"{settings.prefix}/{fmt}/") :]
+            if any(part.startswith(("_", ".")) for part in relative.split("/")):
+                continue  # not data: sidecars, compaction markers
             record_type = key.split("/")[-3]
             day = key.split("/")[-2].removeprefix("partition_date=")
             body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
