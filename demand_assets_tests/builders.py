@@ -12,7 +12,7 @@ from datetime import date
 
 import orjson
 
-from demand_assets.records import PartitionWindow, decode_change
+from demand_assets.records import Archivable, PartitionWindow, Rejected, decode_change
 
 # 2024-01-15T10:20:30.123Z
 CHANGE_TIME_MS = 1_705_314_030_123
@@ -185,6 +185,18 @@ def valid_item(record_type: str, **overrides: object) -> dict:
 def decode(data: bytes, window: PartitionWindow = WINDOW):
     """`decode_change` with the test shard, sequence number and window."""
     return decode_change(data, SHARD_ID, SEQUENCE_NUMBER, window)
+
+
+def archived(data: bytes) -> Archivable:
+    result = decode(data)
+    assert type(result) is Archivable, result
+    return result
+
+
+def rejected(data: bytes) -> Rejected:
+    result = decode(data)
+    assert type(result) is Rejected, result
+    return result
 
 
 _FULL = {

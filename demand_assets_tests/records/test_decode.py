@@ -21,23 +21,13 @@ from demand_assets_tests.builders import (
     SEQUENCE_NUMBER,
     SHARD_ID,
     WINDOW,
+    archived,
     change,
     change_document,
     decode,
+    rejected,
     valid_item,
 )
-
-
-def archived(data: bytes) -> Archivable:
-    result = decode(data)
-    assert type(result) is Archivable, result
-    return result
-
-
-def rejected(data: bytes) -> Rejected:
-    result = decode(data)
-    assert type(result) is Rejected, result
-    return result
 
 
 class TestImageSelection:

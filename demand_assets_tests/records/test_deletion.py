@@ -19,25 +19,15 @@ from demand_assets.records.deletion import (
 from demand_assets_tests.builders import (
     CHANGE_TIME,
     PII,
+    archived,
     change,
     change_document,
     decode,
+    rejected,
     valid_item,
 )
 
 PII_TYPES = {"demand": ("phoneNumber", "email"), "notification": PII_FIELDS}
-
-
-def archived(data: bytes) -> Archivable:
-    result = decode(data)
-    assert type(result) is Archivable, result
-    return result
-
-
-def rejected(data: bytes) -> Rejected:
-    result = decode(data)
-    assert type(result) is Rejected, result
-    return result
 
 
 class TestScrubPii:
