@@ -39,10 +39,8 @@ def write_avro(
     sink, record_type: str, tables: Iterable[pa.Table], codec: str = DEFAULT_CODEC
 ) -> int:
     """Stream Arrow tables of records into one Avro OCF on a binary file; returns rows."""
-    writer = AvroWriter(sink, record_type, codec)
-    for table in tables:
-        writer.write(table)
-    return writer.close()
+    schema = avro_schema(record_type)
+    return write_avro_rows(sink, record_type, (encode_rows(t, schema) for t in tables), codec)
 
 
 def write_avro_rows(
