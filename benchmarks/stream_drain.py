@@ -20,43 +20,19 @@ Targets (issue 3): drain >= 10,000 records/s; p95 latency < 30 s.
 from __future__ import annotations
 
 import argparse
-import io
+import itertools
 import os
-import signal
-import socket
-import statistics
-import subprocess
-import sys
 import threading
 import time
 import warnings
 from datetime import UTC, datetime
 
+from demand_assets.defs.inprocess import evaluate_sensor, execute_request
+from demand_assets.local.observe import ArchiveWatcher, percentile
+from demand_assets.local.stack import MotoServer
+from demand_assets.traffic.producer import paced, put
+
 warnings.filterwarnings("ignore")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    process = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("moto server did not start")
 
 
 def main() -> None:
@@ -67,20 +43,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=None)
     args = parser.parse_args()
 
-    process, url = start_moto()
-    os.environ.update(
-        AWS_ENDPOINT_URL=url,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-    )
+    moto = MotoServer.start()
+    os.environ.update(moto.environment())
     try:
         drain_figures = drain(args.backlog)
         latency_figures = latency(args.rate, args.seconds, args.interval)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(10)
+        moto.stop()
 
     print(f"backlog drain: {args.backlog:,} records")
     print(f"  baseline (GetRecords only):    {drain_figures['read_rate']:>10,.0f} records/s")
@@ -111,17 +80,6 @@ def setup(stream: str, bucket: str):
     return kinesis, s3
 
 
-def put_all(kinesis, stream: str, changes) -> None:
-    for start in range(0, len(changes), 500):
-        kinesis.put_records(
-            StreamName=stream,
-            Records=[
-                {"Data": c.data, "PartitionKey": c.partition_key}
-                for c in changes[start : start + 500]
-            ],
-        )
-
-
 def drain(backlog: int) -> dict:
     import dagster as dg
 
@@ -133,7 +91,7 @@ def drain(backlog: int) -> dict:
     settings = Settings(bucket="bench-drain", stream_name="bench-drain")
     kinesis, s3 = setup(settings.stream_name, settings.bucket)
     changes = ChangeGenerator(seed=11, days=3).changes(backlog)
-    put_all(kinesis, settings.stream_name, changes)
+    put(kinesis, settings.stream_name, changes)
 
     start = time.perf_counter()
     read = StreamReader(kinesis, settings.stream_name, max_records=backlog + 1, max_seconds=600)
@@ -145,7 +103,7 @@ def drain(backlog: int) -> dict:
     cursor, ticks, runs = None, 0, 0
     start = time.perf_counter()
     while True:
-        result = tick(defs, instance, cursor)
+        result = evaluate_sensor(defs, instance, cursor)
         ticks += 1
         cursor = result.cursor or cursor
         if not result.run_requests:
@@ -171,22 +129,13 @@ def drain(backlog: int) -> dict:
     }
 
 
-def tick(defs, instance, cursor):
-    from demand_assets.defs.inprocess import evaluate_sensor
-
-    return evaluate_sensor(defs, instance, cursor)
-
-
 def execute(defs, instance, request) -> None:
-    from demand_assets.defs.inprocess import execute_request
-
     assert execute_request(defs, instance, request).success
 
 
 def latency(rate: float, seconds: float, interval: float | None) -> dict:
     import dagster as dg
     import orjson
-    import pyarrow.parquet as pq
 
     from demand_assets.config import Settings
     from demand_assets.definitions import build_definitions
@@ -197,63 +146,40 @@ def latency(rate: float, seconds: float, interval: float | None) -> dict:
     settings = Settings(bucket="bench-latency", stream_name="bench-latency")
     kinesis, s3 = setup(settings.stream_name, settings.bucket)
     put_at: dict[str, float] = {}
-    stop = threading.Event()
 
     def produce() -> None:
-        generator = iter(ChangeGenerator(seed=12, now=datetime.now(UTC), rate_per_second=rate))
-        started, sent = time.monotonic(), 0
-        while not stop.is_set() and time.monotonic() - started < seconds:
-            due = int((time.monotonic() - started) * rate) - sent
-            batch = [next(generator) for _ in range(max(0, min(due, 500)))]
-            if batch:
-                kinesis.put_records(
-                    StreamName=settings.stream_name,
-                    Records=[{"Data": c.data, "PartitionKey": c.partition_key} for c in batch],
-                )
-                now = time.monotonic()
-                for change in batch:
-                    put_at[orjson.loads(change.data)["eventID"]] = now
-                sent += len(batch)
-            time.sleep(0.05)
+        generator = ChangeGenerator(seed=12, now=datetime.now(UTC), rate_per_second=rate)
+        for chunk in paced(itertools.islice(generator, int(rate * seconds)), rate):
+            put(kinesis, settings.stream_name, chunk)
+            now = time.monotonic()
+            for change in chunk:
+                put_at[orjson.loads(change.data)["eventID"]] = now
 
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     producer = threading.Thread(target=produce, daemon=True)
-    seen: set[str] = set()
-    visible_at: dict[str, float] = {}
+    watcher = ArchiveWatcher(s3, settings.bucket, settings.prefix)
     cursor = None
     producer.start()
     deadline = time.monotonic() + seconds + 3 * interval
     while time.monotonic() < deadline:
         next_tick = time.monotonic() + interval
-        result = tick(defs, instance, cursor)
+        result = evaluate_sensor(defs, instance, cursor)
         cursor = result.cursor or cursor
         for request in result.run_requests:
             execute(defs, instance, request)
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=settings.bucket, Prefix=f"{settings.prefix}/parquet/"
-        ):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if "/_" in key or key in seen:
-                    continue
-                seen.add(key)
-                body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
-                table = pq.read_table(io.BytesIO(body), columns=["provenance"])
-                now = time.monotonic()
-                for provenance in table.column("provenance").to_pylist():
-                    visible_at.setdefault(provenance["eventID"], now)
-        if not producer.is_alive() and len(visible_at) >= len(put_at) * 0.9:
+        watcher.poll()
+        if not producer.is_alive() and len(watcher.visible_at) >= len(put_at) * 0.9:
             break
         time.sleep(max(0.0, next_tick - time.monotonic()))
-    stop.set()
-    latencies = sorted(visible_at[e] - put_at[e] for e in visible_at if e in put_at)
+    visible_at = watcher.visible_at
+    latencies = [visible_at[e] - put_at[e] for e in visible_at if e in put_at]
     return {
         "interval": interval,
         "records": len(latencies),
-        "p50": statistics.median(latencies),
-        "p95": latencies[int(0.95 * (len(latencies) - 1))],
-        "max": latencies[-1],
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "max": max(latencies),
     }
 
 
