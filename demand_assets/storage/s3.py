@@ -3,9 +3,14 @@ S3 calls."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 
 from botocore.exceptions import ClientError
+
+# Files up to this size go in one PutObject; larger ones through boto3's multipart transfer
+# manager, whose set-up costs more than a small file's whole upload.
+SINGLE_PUT_BYTES = 64 * 1024 * 1024
 
 
 class Bucket:
@@ -17,8 +22,12 @@ class Bucket:
         self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
 
     def upload_file(self, key: str, path: str) -> None:
-        """Multipart for large files (boto3's transfer manager)."""
-        self.client.upload_file(path, self.name, key)
+        """One PUT for a small file, multipart for a large one (boto3's transfer manager)."""
+        if os.path.getsize(path) <= SINGLE_PUT_BYTES:
+            with open(path, "rb") as body:
+                self.client.put_object(Bucket=self.name, Key=key, Body=body)
+        else:
+            self.client.upload_file(path, self.name, key)
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()

@@ -129,6 +129,11 @@ class _ParquetUploadFails:
             raise ConnectionError(f"injected: upload of {key} failed")
         return self._client.upload_file(filename, bucket, key, *args, **kwargs)
 
+    def put_object(self, **kwargs):
+        if kwargs["Key"].endswith(".parquet"):
+            raise ConnectionError(f"injected: upload of {kwargs['Key']} failed")
+        return self._client.put_object(**kwargs)
+
     def __getattr__(self, name):
         return getattr(self._client, name)
 

@@ -712,3 +712,45 @@ def test_no_time_left_means_no_call_and_no_movement(kinesis, settings):
     result = StreamReader(client, stream, max_seconds=0, clock=FakeClock()).read({"x": "1"})
     assert result.records == [] and result.checkpoints == {"x": "1"}
     assert client.calls["get_records"] == 0
+
+
+# -- GetRecords parsed with orjson -----------------------------------------------------------------
+def test_quick_parse_gives_what_botocores_parser_gives(aws, kinesis, settings):
+    """The reader parses GetRecords bodies itself; a plain boto3 client reading the same shard
+    must see exactly the same records, arrival times, iterator position and lag."""
+    import boto3
+
+    from demand_assets.stream.kinesis import parse_records_quickly
+
+    stream = settings.stream_name
+    put(kinesis, stream, generated(300, seed=31) + [(b"\x00\xff not utf-8", "k")])
+    quick, plain = boto3.client("kinesis"), boto3.client("kinesis")
+    parse_records_quickly(quick)
+    parse_records_quickly(quick)  # registering twice parses once
+    for shard_id in shard_ids(kinesis, stream):
+        responses = []
+        for client in (quick, plain):
+            iterator = client.get_shard_iterator(
+                StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            response = client.get_records(ShardIterator=iterator, Limit=1000)
+            response.pop("ResponseMetadata")
+            responses.append(response)
+        mine, botocores = responses
+        assert mine["Records"], shard_id
+        assert [r["Data"] for r in mine["Records"]] == [r["Data"] for r in botocores["Records"]]
+        assert mine["Records"] == botocores["Records"]
+        assert mine["NextShardIterator"] == botocores["NextShardIterator"]
+        assert mine.get("MillisBehindLatest") == botocores.get("MillisBehindLatest")
+
+
+def test_quick_parse_leaves_errors_to_botocore(aws, kinesis, settings):
+    import boto3
+
+    from demand_assets.stream.kinesis import parse_records_quickly
+
+    client = boto3.client("kinesis")
+    parse_records_quickly(client)
+    with pytest.raises(ClientError) as raised:
+        client.get_records(ShardIterator="not-an-iterator" * 3)
+    assert raised.value.response["Error"]["Code"]
