@@ -1,9 +1,10 @@
 """Streaming path on the local stack: backlog drain throughput and steady-state latency.
 
 A moto server (a separate process, as on the local stack) holds a 2-shard stream and the
-bucket. Sensor ticks are evaluated on a Dagster instance and each run request is executed in
-process, as `execute_in_process` would in a test; the daemon's run launcher (a process per run)
-is not part of these figures.
+bucket. Sensor ticks are evaluated on a Dagster instance at the sensor's interval, as the daemon
+does; their run requests go to a run queue shaped like dagster.yaml's (`--workers` runs at once,
+one per record type) whose long-lived worker processes execute each run in process. What the
+daemon adds on top, a fresh process per run, is not part of these figures.
 
 1. Drain: `--backlog` records wait on the stream; records/s from the first tick until the last
    partition is written. Baseline, same run: reading the same backlog from the stream with
@@ -13,6 +14,7 @@ is not part of these figures.
    first listing of the archive that shows it in Parquet. p50/p95 printed.
 
     .venv/bin/python benchmarks/stream_drain.py [--backlog 200000] [--rate 200] [--seconds 60]
+        [--workers 2]
 
 Targets (issue 3): drain >= 10,000 records/s; p95 latency < 30 s.
 """
@@ -41,13 +43,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=None)
+    parser.add_argument("--workers", type=int, default=2, help="runs at once (cores here: 2)")
     args = parser.parse_args()
 
     moto = MotoServer.start()
     os.environ.update(moto.environment())
     try:
-        drain_figures = drain(args.backlog)
-        latency_figures = latency(args.rate, args.seconds, args.interval)
+        drain_figures = drain(args.backlog, args.workers)
+        latency_figures = latency(args.rate, args.seconds, args.interval, args.workers)
     finally:
         moto.stop()
 
@@ -56,8 +59,9 @@ def main() -> None:
     print(f"  pipeline (tick, land, runs):   {drain_figures['rate']:>10,.0f} records/s")
     print(f"  ratio pipeline/baseline: {drain_figures['rate'] / drain_figures['read_rate']:.2f}")
     print(
-        f"  ticks {drain_figures['ticks']}, runs {drain_figures['runs']}, "
-        f"data files {drain_figures['files']}"
+        f"  ticks {drain_figures['ticks']} ({drain_figures['tick_seconds']:.1f} s), "
+        f"runs {drain_figures['runs']} ({drain_figures['run_seconds']:.1f} s in {args.workers} "
+        f"workers), data files {drain_figures['files']}"
     )
     print(
         f"steady {args.rate:.0f} records/s for {args.seconds:.0f} s, "
@@ -80,11 +84,12 @@ def setup(stream: str, bucket: str):
     return kinesis, s3
 
 
-def drain(backlog: int) -> dict:
+def drain(backlog: int, workers: int) -> dict:
     import dagster as dg
 
     from demand_assets.config import Settings
     from demand_assets.definitions import build_definitions
+    from demand_assets.defs.sensor import DEFAULT_INTERVAL_SECONDS
     from demand_assets.stream.kinesis import StreamReader
     from demand_assets.traffic.generator import ChangeGenerator
 
@@ -100,17 +105,23 @@ def drain(backlog: int) -> dict:
 
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
-    cursor, ticks, runs = None, 0, 0
+    runner = RunQueue(workers, settings)
+    cursor, ticks, tick_seconds = None, 0, 0.0
     start = time.perf_counter()
-    while True:
-        result = evaluate_sensor(defs, instance, cursor)
-        ticks += 1
-        cursor = result.cursor or cursor
-        if not result.run_requests:
-            break
-        for request in result.run_requests:
-            execute(defs, instance, request)
-            runs += 1
+    try:
+        while True:
+            tick_started = time.perf_counter()
+            result = evaluate_sensor(defs, instance, cursor)
+            tick_seconds += time.perf_counter() - tick_started
+            ticks += 1
+            cursor = result.cursor or cursor
+            if not result.run_requests:
+                break
+            runner.submit(result.run_requests)
+            runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)
+        runner.join()
+    finally:
+        runner.close()
     elapsed = time.perf_counter() - start
     files = sum(
         1
@@ -124,16 +135,111 @@ def drain(backlog: int) -> dict:
         "rate": backlog / elapsed,
         "read_rate": read_rate,
         "ticks": ticks,
-        "runs": runs,
+        "tick_seconds": tick_seconds,
+        "runs": runner.done,
+        "run_seconds": runner.run_seconds,
         "files": files,
     }
+
+
+class RunQueue:
+    """The daemon's run queue, in miniature: at most `workers` runs at once and one run per
+    record type at a time (dagster.yaml's tag limit), each executed in process by a long-lived
+    worker process that loaded the definitions once."""
+
+    def __init__(self, workers: int, settings) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(dict(os.environ), settings),
+        )
+        self.pending: list = []
+        self.running: dict = {}  # future -> record type
+        self.done = 0
+        self.run_seconds = 0.0
+
+    def submit(self, requests) -> None:
+        self.pending += [
+            (r.tags["demand/record_type"], r.job_name, r.run_config, r.partition_key, r.tags)
+            for r in requests
+        ]
+        self._start()
+
+    def _start(self) -> None:
+        for item in list(self.pending):
+            busy = set(self.running.values())
+            if len(self.running) >= self.workers:
+                break
+            if item[0] in busy:
+                continue
+            self.pending.remove(item)
+            self.running[self.pool.submit(_worker_run, *item[1:])] = item[0]
+
+    def _reap(self, timeout: float | None) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        if not self.running:
+            return
+        finished, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in finished:
+            del self.running[future]
+            self.run_seconds += future.result()  # raises if the run failed
+            self.done += 1
+        self._start()
+
+    def wait_until(self, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            if not self.running:
+                time.sleep(max(0.0, deadline - time.perf_counter()))
+                return
+            self._reap(max(0.0, deadline - time.perf_counter()))
+
+    def join(self) -> None:
+        while self.running or self.pending:
+            self._reap(None)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+_WORKER: dict = {}
+
+
+def _worker_start(environment: dict, settings) -> None:
+    import dagster as dg
+
+    from demand_assets.definitions import build_definitions
+
+    warnings.filterwarnings("ignore")
+    os.environ.update(environment)
+    _WORKER["defs"] = build_definitions(settings)
+    _WORKER["instance"] = dg.DagsterInstance.ephemeral()
+
+
+def _worker_run(job_name, run_config, partition_key, tags) -> float:
+    started = time.perf_counter()
+    job = _WORKER["defs"].resolve_job_def(job_name)
+    result = job.execute_in_process(
+        run_config=run_config,
+        partition_key=partition_key,
+        tags=tags,
+        instance=_WORKER["instance"],
+        raise_on_error=True,
+    )
+    assert result.success
+    return time.perf_counter() - started
 
 
 def execute(defs, instance, request) -> None:
     assert execute_request(defs, instance, request).success
 
 
-def latency(rate: float, seconds: float, interval: float | None) -> dict:
+def latency(rate: float, seconds: float, interval: float | None, workers: int) -> dict:
     import dagster as dg
     import orjson
 
@@ -159,6 +265,7 @@ def latency(rate: float, seconds: float, interval: float | None) -> dict:
     instance = dg.DagsterInstance.ephemeral()
     producer = threading.Thread(target=produce, daemon=True)
     watcher = ArchiveWatcher(s3, settings.bucket, settings.prefix)
+    runner = RunQueue(workers, settings)
     cursor = None
     producer.start()
     deadline = time.monotonic() + seconds + 3 * interval
@@ -166,12 +273,13 @@ def latency(rate: float, seconds: float, interval: float | None) -> dict:
         next_tick = time.monotonic() + interval
         result = evaluate_sensor(defs, instance, cursor)
         cursor = result.cursor or cursor
-        for request in result.run_requests:
-            execute(defs, instance, request)
-        watcher.poll()
-        if not producer.is_alive() and len(watcher.visible_at) >= len(put_at) * 0.9:
+        runner.submit(result.run_requests)
+        while time.monotonic() < next_tick:
+            runner.wait_until(time.perf_counter() + min(1.0, next_tick - time.monotonic()))
+            watcher.poll()
+        if not producer.is_alive() and len(watcher.visible_at) >= len(put_at):
             break
-        time.sleep(max(0.0, next_tick - time.monotonic()))
+    runner.close()
     visible_at = watcher.visible_at
     latencies = [visible_at[e] - put_at[e] for e in visible_at if e in put_at]
     return {
