@@ -5,8 +5,10 @@ One factory makes all four. A run with a `batch` in its config archives that lan
 batch into one file per format (backfills from the UI, the daily compaction).
 """
 
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from itertools import islice
 
 import dagster as dg
 
@@ -18,12 +20,16 @@ from demand_assets.records.schemas import avro_schema
 from demand_assets.runtime import gc_paused
 from demand_assets.storage.batches import (
     archivable_records,
+    landed_batches,
     read_landed,
-    read_partition,
     read_summary,
+    stream_partition,
 )
 
 ARCHIVE_GROUP = "archive"
+# A rebuild streams its partition through the writers this many records at a time, so a
+# partition of any size is rebuilt in bounded memory.
+REBUILD_CHUNK_RECORDS = 16_384
 OWNERS = ["team:data-engineering"]
 
 
@@ -65,20 +71,15 @@ def record_asset(record_type: str, partitions: dg.DailyPartitionsDefinition) -> 
                 outputs, metadata = _rebuild_outputs(
                     archive, record_type, context.partition_keys, window
                 )
-        count = sum(o.count for o in outputs)
         context.log.info(
-            "%s %s: %d records in %d partitions",
+            "%s %s: %d partitions to write",
             record_type,
             f"batch {config.batch}" if config.batch else "rebuild",
-            count,
             len(outputs),
         )
         return dg.Output(
             outputs,
             metadata={
-                "dagster/row_count": count,
-                "records": count,
-                "partitions_written": len(outputs),
                 "partition_dates": dg.MetadataValue.json([o.day for o in outputs][:31]),
                 "mode": "batch" if config.batch else "rebuild",
                 **metadata,
@@ -100,7 +101,7 @@ def _batch_outputs(
     def output(day: str) -> PartitionOutput:
         landed = read_landed(bucket, layout, record_type, day, batch)
         records = list(archivable_records(landed, record_type, day, window))
-        return PartitionOutput(record_type, day, [batch], False, len(records), lambda: [records])
+        return PartitionOutput(record_type, day, [batch], False, lambda: [records])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outputs = list(pool.map(output, [day for day in days if day in touched]))
@@ -116,18 +117,28 @@ def _batch_outputs(
 
 
 def _rebuild_outputs(archive: ArchiveResource, record_type: str, days, window: PartitionWindow):
+    """Each partition's records are read when the IO manager writes them, chunk by chunk."""
     bucket, layout = archive.bucket(), archive.layout
     outputs, batches_total = [], 0
     for day in days:
-        batches, changes = read_partition(bucket, layout, record_type, day)
+        batches = landed_batches(bucket, layout, record_type, day)
         if not batches:
             continue
-        records = list(archivable_records(changes, record_type, day, window))
+
+        def chunks(day=day, batches=batches) -> Iterator[list[dict]]:
+            changes = stream_partition(bucket, layout, record_type, day, batches)
+            records = archivable_records(changes, record_type, day, window)
+            return chunked(records, REBUILD_CHUNK_RECORDS)
+
         batches_total += len(batches)
-        outputs.append(
-            PartitionOutput(record_type, day, batches, True, len(records), lambda r=records: [r])
-        )
+        outputs.append(PartitionOutput(record_type, day, batches, True, chunks))
     return outputs, {"batches": batches_total}
+
+
+def chunked(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def record_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -1,10 +1,12 @@
 """IO managers that write a record asset's partitions as Avro and Parquet files in S3.
 
 A record asset returns `PartitionOutput`s: the records of one partition, and whether they are
-one batch (a sensor-launched run) or the whole partition (a rebuild). Each chunk of records
-becomes one Arrow table that every configured format writes from, so the formats never
-disagree and the records are converted once. `ArchiveIOManager` writes Avro and Parquet by
-default, and any one of them alone with `formats=["parquet"]`, say.
+one batch (a sensor-launched run) or the whole partition (a rebuild). The records come as
+chunks, produced while they are written (a rebuild reads its partition as it goes), and each
+chunk becomes one Arrow table that every configured format writes from, so the formats never
+disagree, the records are converted once, and memory holds a chunk, not a partition.
+`ArchiveIOManager` writes Avro and Parquet by default, and any one of them alone with
+`formats=["parquet"]`, say.
 """
 
 import os
@@ -23,6 +25,10 @@ from demand_assets.formats.avro import DEFAULT_CODEC
 from demand_assets.storage.partition_files import PartitionFiles, compacted_days
 
 MAX_KEYS_SHOWN = 10
+# Partitions written at once: batch files are small and S3-bound; rebuilt partitions can be
+# large, and each holds a chunk and a row group in memory while it is written.
+BATCH_WRITERS = 8
+REBUILD_WRITERS = 2
 
 
 @dataclass
@@ -31,8 +37,19 @@ class PartitionOutput:
     day: str
     batches: list[str]  # the landed batches whose changes these records are
     compacted: bool  # True: the whole partition, rebuilt; False: exactly one batch
-    count: int
     chunks: Callable[[], Iterable[list[dict]]]  # the records, a chunk at a time
+
+
+@dataclass
+class Written:
+    """What `write_partitions` wrote: per format (keys, bytes), and records per partition."""
+
+    files: dict[str, tuple[list[str], int]]
+    records: dict[str, int]  # day -> records written (days with none are left out)
+
+    @property
+    def count(self) -> int:
+        return sum(self.records.values())
 
 
 def write_partitions(
@@ -40,20 +57,23 @@ def write_partitions(
     formats: list[str],
     outputs: list[PartitionOutput],
     avro_codec: str = DEFAULT_CODEC,
-) -> dict[str, tuple[list[str], int]]:
-    """Write each partition in every format; returns {format: (keys written, bytes)}.
+) -> Written:
+    """Write each partition in every format; a partition with no records writes nothing.
 
     Partitions are written concurrently: a run over a range of days spends its time waiting
     on S3, not encoding.
     """
-    outputs = [o for o in outputs if o.count]
     bucket, layout = archive.bucket(), archive.layout
     types = {o.record_type for o in outputs}
     marked = {(fmt, t): compacted_days(bucket, layout, fmt, t) for fmt in formats for t in types}
-    with ThreadPoolExecutor(max_workers=min(8, len(outputs) or 1)) as pool:
-        results = list(
+    writers = REBUILD_WRITERS if any(o.compacted for o in outputs) else BATCH_WRITERS
+    with ThreadPoolExecutor(max_workers=max(1, min(writers, len(outputs)))) as pool:
+        written = list(
             pool.map(lambda o: _write_partition(archive, formats, o, avro_codec, marked), outputs)
         )
+    kept = [(o, r, n) for o, (r, n) in zip(outputs, written, strict=True) if n]
+    outputs = [o for o, _, _ in kept]
+    results = [r for _, r, _ in kept]
     # A rebuild that started while we wrote has marked its day by now: look at those days.
     for fmt, record_type in marked:
         now_marked = compacted_days(bucket, layout, fmt, record_type)
@@ -65,14 +85,17 @@ def write_partitions(
                 files = PartitionFiles(bucket, layout, fmt, record_type, output.day)
                 if files.withdraw_if_covered(output.batches[0]):
                     result[fmt] = (None, 0)
-    written: dict[str, tuple[list[str], int]] = {}
+    files: dict[str, tuple[list[str], int]] = {}
     for fmt in formats:
         keys = [r[fmt][0] for r in results if r[fmt][0] is not None]
-        written[fmt] = (keys, sum(r[fmt][1] for r in results))
-    return written
+        files[fmt] = (keys, sum(r[fmt][1] for r in results))
+    return Written(files, {o.day: n for o, _, n in kept})
 
 
-def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str, marked) -> dict:
+def _write_partition(
+    archive, formats, output: PartitionOutput, avro_codec: str, marked
+) -> tuple[dict, int]:
+    """Writes the partition's files, then uploads them; (per-format results, records)."""
     bucket, layout = archive.bucket(), archive.layout
     with ExitStack() as stack:
         paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
@@ -84,15 +107,18 @@ def _write_partition(archive, formats, output: PartitionOutput, avro_codec: str,
             table = to_table(output.record_type, chunk)
             for writer in writers.values():
                 writer.write(table)
+        counts = {fmt: writers[fmt].close() for fmt in formats}
         for fmt in formats:
-            writers[fmt].close()
             sinks[fmt].close()
+        count = counts[formats[0]] if formats else 0
+        if not count:
+            return {}, 0
         result = {}
         for fmt in formats:  # in order: a retried run rewrites the same keys
             files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
             maybe_covered = output.day in marked[(fmt, output.record_type)]
             result[fmt] = _upload(files, output, paths[fmt], maybe_covered)
-        return result
+        return result, count
 
 
 def _temp_path(stack: ExitStack, fmt: str) -> str:
@@ -126,8 +152,12 @@ class ArchiveIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: list[PartitionOutput]) -> None:
         written = write_partitions(self.archive, self.formats, obj, self.avro_codec)
-        metadata = {}
-        for fmt, (keys, size) in written.items():
+        metadata = {
+            "dagster/row_count": written.count,
+            "records": written.count,
+            "partitions_written": len(written.records),
+        }
+        for fmt, (keys, size) in written.files.items():
             metadata[f"{fmt}_bytes"] = size
             metadata[f"{fmt}_files"] = len(keys)
             # A run over many days records this on every day: keep it short.

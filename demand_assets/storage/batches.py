@@ -169,11 +169,19 @@ def read_landed(bucket: Bucket, layout: Layout, record_type: str, day: str, batc
     return [] if body is None else decode_landing(body)
 
 
-def read_partition(bucket: Bucket, layout: Layout, record_type: str, day: str):
-    """(batches, landed changes) of a whole partition, ordered by stream position."""
-    batches = landed_batches(bucket, layout, record_type, day)
-    changes: list[LandedChange] = []
-    for batch in batches:
-        changes.extend(read_landed(bucket, layout, record_type, day, batch))
-    changes.sort(key=lambda c: (c.arrival or "", c.shard, int(c.seq) if c.seq.isdigit() else 0))
-    return batches, changes
+def stream_partition(
+    bucket: Bucket, layout: Layout, record_type: str, day: str, batches: list[str]
+) -> Iterator[LandedChange]:
+    """The landed changes of a partition, one batch at a time in name order (batch names start
+    with their first arrival, so this is arrival order), each batch in stream order. Memory
+    holds one batch's object, and the next one is fetched while this one is read."""
+    if not batches:
+        return
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(read_landed, bucket, layout, record_type, day, batches[0])
+        for following in [*batches[1:], None]:
+            landed = upcoming.result()
+            if following is not None:
+                upcoming = pool.submit(read_landed, bucket, layout, record_type, day, following)
+            yield from landed
+            del landed

@@ -4,11 +4,13 @@ backfills racing new batches."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from datetime import UTC, datetime
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 from dagster_aws.s3 import S3Resource
 
@@ -217,3 +219,42 @@ def test_materializations_report_counts_bytes_keys_and_lag(defs, instance, setti
     assert metadata["avro_bytes"].value > 0 and metadata["parquet_bytes"].value > 0
     assert metadata["avro_keys"].value and metadata["parquet_keys"].value
     assert "stream_lag_seconds" in metadata and "errors" in metadata
+
+
+def test_a_rebuild_streams_its_partition_in_chunks_into_large_row_groups(
+    defs, instance, settings, s3, kinesis, monkeypatch
+):
+    """Rebuilds read a partition batch by batch and write it a chunk at a time (here 7
+    records), gathering Parquet row groups of 32 rows; every change still appears once, in
+    batch order."""
+    from demand_assets.defs import assets
+    from demand_assets.formats import parquet
+
+    changes = generated(600, seed=21, type_weights={"demand": 1.0})
+    cursor = None
+    for third in (changes[:200], changes[200:400], changes[400:]):
+        put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in third])
+        cursor = drain(defs, instance, cursor).cursor
+    rows = archived(s3, settings)["parquet"]
+    day = Counter(d for _, d, _ in rows).most_common(1)[0][0]
+    batch_order = [r["provenance"]["eventID"] for _, d, r in rows if d == day]
+    prefix = f"{settings.prefix}/parquet/demand/partition_date={day}/"
+    assert len([k for k in keys(s3, settings.bucket, prefix) if "/_" not in k]) == 3
+
+    monkeypatch.setattr(assets, "REBUILD_CHUNK_RECORDS", 7)
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 32)
+    assert rebuild(defs, instance, "demand", day, day).success
+
+    (data_key,) = [k for k in keys(s3, settings.bucket, prefix) if "/_" not in k]
+    body = s3.get_object(Bucket=settings.bucket, Key=data_key)["Body"].read()
+    metadata = pq.ParquetFile(io.BytesIO(body)).metadata
+    n = metadata.num_rows
+    assert n == len(batch_order) > 64
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [32] * (
+        n // 32
+    ) + ([n % 32] if n % 32 else [])
+    rebuilt = pq.read_table(io.BytesIO(body), columns=["provenance"]).column(0).to_pylist()
+    assert [p["eventID"] for p in rebuilt] == batch_order  # batch files were read in name order
+    for fmt, archived_rows in archived(s3, settings).items():
+        on_day = Counter(r["provenance"]["eventID"] for _, d, r in archived_rows if d == day)
+        assert set(on_day) == set(batch_order) and max(on_day.values()) == 1, fmt

@@ -11,6 +11,7 @@ import pytest
 from demand_assets.formats.arrow import arrow_type, to_table
 from demand_assets.formats.parquet import (
     COMPRESSION,
+    ParquetWriter,
     arrow_schema,
     decode_parquet,
     encode_parquet,
@@ -140,15 +141,29 @@ def test_empty_file_is_valid():
     assert pq.read_schema(io.BytesIO(data)).names == arrow_schema("demand").names
 
 
-def test_write_parquet_writes_a_row_group_per_table():
+def test_small_tables_are_gathered_into_one_row_group():
     records = sample_records("notification")
     sink = io.BytesIO()
     tables = [to_table("notification", part) for part in (records[:2], [], records[2:])]
     rows = write_parquet(sink, "notification", tables)
     assert rows == len(records)
     data = sink.getvalue()
-    assert pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups == 2
+    assert pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups == 1
     assert decode_parquet(data) == records
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_row_groups_hold_row_group_rows_whatever_the_chunks(chunk):
+    records = (sample_records("notification") * 4)[:11]
+    sink = io.BytesIO()
+    writer = ParquetWriter(sink, "notification", row_group_rows=4)
+    for start in range(0, len(records), chunk):
+        writer.write(to_table("notification", records[start : start + chunk]))
+    assert writer.close() == 11
+    metadata = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [4, 4, 3]
+    assert decode_parquet(sink.getvalue()) == records
 
 
 class TestArrowType:
