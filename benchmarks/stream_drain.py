@@ -162,6 +162,7 @@ class RunQueue:
         self.running: dict = {}  # future -> record type
         self.done = 0
         self.run_seconds = 0.0
+        self.peak_rss_mib = 0.0  # the largest peak RSS a worker reported
 
     def submit(self, requests) -> None:
         self.pending += [
@@ -188,7 +189,9 @@ class RunQueue:
         finished, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in finished:
             del self.running[future]
-            self.run_seconds += future.result()  # raises if the run failed
+            seconds, peak = future.result()  # raises if the run failed
+            self.run_seconds += seconds
+            self.peak_rss_mib = max(self.peak_rss_mib, peak)
             self.done += 1
         self._start()
 
@@ -221,7 +224,7 @@ def _worker_start(environment: dict, settings) -> None:
     _WORKER["instance"] = dg.DagsterInstance.ephemeral()
 
 
-def _worker_run(job_name, run_config, partition_key, tags) -> float:
+def _worker_run(job_name, run_config, partition_key, tags) -> tuple[float, float]:
     started = time.perf_counter()
     job = _WORKER["defs"].resolve_job_def(job_name)
     result = job.execute_in_process(
@@ -232,7 +235,16 @@ def _worker_run(job_name, run_config, partition_key, tags) -> float:
         raise_on_error=True,
     )
     assert result.success
-    return time.perf_counter() - started
+    return time.perf_counter() - started, peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS so far (VmHWM; getrusage's ru_maxrss is inherited through exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def execute(defs, instance, request) -> None:

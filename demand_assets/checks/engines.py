@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -16,7 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import sqlglot
 
-from demand_assets.formats.arrow import to_table
+from demand_assets.formats.arrow import arrow_schema
 from demand_assets.storage.layout import Layout
 
 
@@ -110,15 +109,18 @@ class DuckDBEngine:
     """Runs the same SQL with DuckDB over the archive's files, read through pyarrow.
 
     DuckDB has no httpfs or Avro extension offline: Parquet partitions are registered as
-    pyarrow datasets on S3, Avro partitions are read with fastavro into Arrow tables. Only the
-    partition a check asks about is loaded.
+    pyarrow datasets on S3, Avro partitions are streamed through fastavro into Arrow. Only the
+    partition a check asks about is loaded, and only the columns its SQL names, so a check of a
+    partition of millions of rows holds a few columns, never the rows as Python objects.
     """
 
     name = "duckdb"
+    AVRO_CHUNK_RECORDS = 16_384
 
     def __init__(self, filesystem: pafs.FileSystem, bucket: str, layout: Layout):
         self.filesystem, self.bucket, self.layout = filesystem, bucket, layout
-        self._loaded: dict[tuple[str, str, str], pa.Table] = {}  # one engine, one evaluation
+        # (type, format, day) -> the columns loaded and their table; one engine, one evaluation
+        self._loaded: dict[tuple[str, str, str], tuple[frozenset[str], pa.Table]] = {}
 
     def query(self, sql: str, *, day: str) -> QueryResult:
         expression = sqlglot.parse_one(sql, read="athena")
@@ -129,10 +131,8 @@ class DuckDBEngine:
                 table.set("db", None)
                 table.set("catalog", None)
                 record_type, fmt = name.rsplit("_", 1)
-                key = (record_type, fmt, day)
-                if key not in self._loaded:
-                    self._loaded[key] = self._partition(record_type, fmt, day)
-                connection.register(name, self._loaded[key])
+                columns = referenced_columns(expression, record_type)
+                connection.register(name, self._table(record_type, fmt, day, columns))
             cursor = connection.execute(expression.sql(dialect="duckdb"))
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
@@ -140,7 +140,16 @@ class DuckDBEngine:
             connection.close()
         return QueryResult(rows, None, self.name)
 
-    def _partition(self, record_type: str, fmt: str, day: str) -> pa.Table:
+    def _table(self, record_type: str, fmt: str, day: str, columns: frozenset[str]) -> pa.Table:
+        key = (record_type, fmt, day)
+        loaded = self._loaded.get(key)
+        if loaded is None or not columns <= loaded[0]:
+            columns = columns | (loaded[0] if loaded else frozenset())
+            loaded = (columns, self._partition(record_type, fmt, day, columns))
+            self._loaded[key] = loaded
+        return loaded[1]
+
+    def _partition(self, record_type: str, fmt: str, day: str, columns: frozenset[str]) -> pa.Table:
         prefix = self.layout.partition_prefix(fmt, record_type, day)
         selector = pafs.FileSelector(f"{self.bucket}/{prefix}", allow_not_found=True)
         paths = [
@@ -150,17 +159,68 @@ class DuckDBEngine:
             and not info.base_name.startswith(("_", "."))
             and info.base_name.endswith(f".{fmt}")
         ]
-        if fmt == "parquet":
-            table = ds.dataset(paths, filesystem=self.filesystem, format="parquet").to_table()
-            if not paths:
-                table = to_table(record_type, [])
+        schema = pa.schema([f for f in arrow_schema(record_type) if f.name in columns])
+        if not columns:  # count(*) alone: rows, no values
+            rows = self._count(fmt, paths)
+            table = pa.table({"partition_date": pa.array([day] * rows, pa.string())})
+            return table
+        if fmt == "parquet" and paths:
+            dataset = ds.dataset(paths, filesystem=self.filesystem, format="parquet")
+            table = dataset.to_table(columns=schema.names)
         else:
-            records = []
-            for path in paths:
-                with self.filesystem.open_input_file(path) as handle:
-                    records += fastavro.reader(io.BytesIO(handle.read()))
-            table = to_table(record_type, records)
+            batches = [b for path in paths for b in self._avro_batches(path, schema)]
+            table = pa.Table.from_batches(batches, schema=schema)
         return table.append_column("partition_date", pa.array([day] * table.num_rows, pa.string()))
+
+    def _avro_batches(self, path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        names = schema.names
+        with self.filesystem.open_input_stream(path, buffer_size=1 << 20) as stream:
+            chunk: list[dict] = []
+            for record in fastavro.reader(_Readable(stream)):
+                chunk.append({name: record[name] for name in names})
+                if len(chunk) == self.AVRO_CHUNK_RECORDS:
+                    yield pa.RecordBatch.from_pylist(chunk, schema=schema)
+                    chunk = []
+            if chunk:
+                yield pa.RecordBatch.from_pylist(chunk, schema=schema)
+
+    def _count(self, fmt: str, paths: list[str]) -> int:
+        if fmt == "parquet":
+            if not paths:
+                return 0
+            return ds.dataset(paths, filesystem=self.filesystem, format="parquet").count_rows()
+        rows = 0
+        for path in paths:
+            with self.filesystem.open_input_stream(path, buffer_size=1 << 20) as stream:
+                blocks = fastavro.block_reader(_Readable(stream))
+                rows += sum(block.num_records for block in blocks)
+        return rows
+
+
+class _Readable:
+    """A forward-only stream as fastavro reads it: `read`, and `tell` counted here (pyarrow's
+    S3 input streams only tell where they can seek)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.position = stream, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read() if size is None or size < 0 else self.stream.read(size)
+        self.position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.position
+
+
+def referenced_columns(expression: sqlglot.exp.Expression, record_type: str) -> frozenset[str]:
+    """The record type's top-level fields that a query names (all of them for `SELECT *`;
+    none for `count(*)` alone)."""
+    fields = {f.name for f in arrow_schema(record_type)}
+    stars = expression.find_all(sqlglot.exp.Star)
+    if any(not isinstance(star.parent, sqlglot.exp.Count) for star in stars):
+        return frozenset(fields)
+    return frozenset(i.name for i in expression.find_all(sqlglot.exp.Identifier)) & fields
 
 
 def s3_filesystem() -> pafs.S3FileSystem:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-# Files up to this size go in one PutObject; larger ones through boto3's multipart transfer
-# manager, whose set-up costs more than a small file's whole upload.
+# Files up to this size go in one PutObject; larger ones in parts of PART_BYTES, at most
+# PARTS_IN_FLIGHT at a time, so an upload holds a few parts in memory, never the file.
 SINGLE_PUT_BYTES = 64 * 1024 * 1024
+PART_BYTES = 16 * 1024 * 1024
+PARTS_IN_FLIGHT = 4
 
 
 class Bucket:
@@ -22,12 +25,39 @@ class Bucket:
         self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
 
     def upload_file(self, key: str, path: str) -> None:
-        """One PUT for a small file, multipart for a large one (boto3's transfer manager)."""
+        """One PUT for a small file, a multipart upload in bounded memory for a large one."""
         if os.path.getsize(path) <= SINGLE_PUT_BYTES:
             with open(path, "rb") as body:
                 self.client.put_object(Bucket=self.name, Key=key, Body=body)
-        else:
-            self.client.upload_file(path, self.name, key)
+            return
+        upload_id = self.client.create_multipart_upload(Bucket=self.name, Key=key)["UploadId"]
+        try:
+            parts = self._upload_parts(key, path, upload_id)
+            self.client.complete_multipart_upload(
+                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+            raise
+
+    def _upload_parts(self, key: str, path: str, upload_id: str) -> list[dict]:
+        def upload(number: int, body: bytes) -> dict:
+            response = self.client.upload_part(
+                Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        parts, in_flight = [], []
+        with open(path, "rb") as source, ThreadPoolExecutor(PARTS_IN_FLIGHT) as pool:
+            number = 0
+            while body := source.read(PART_BYTES):
+                number += 1
+                if len(in_flight) == PARTS_IN_FLIGHT:
+                    parts.append(in_flight.pop(0).result())
+                in_flight.append(pool.submit(upload, number, body))
+                del body
+            parts += [future.result() for future in in_flight]
+        return parts
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
