@@ -215,15 +215,27 @@ def test_the_code_location_gets_every_variable_it_reads():
     assert LOCALS["demand_environment"]["DEMAND_QUERY_ENGINE"] == "athena"
 
 
-def test_every_dagster_process_gets_every_variable_the_instance_and_workspace_read():
-    read = env_vars(load_yaml(DEPLOY / "dagster.yaml")) | env_vars(
-        load_yaml(DEPLOY / "workspace.yaml")
-    )
-    provided = set(LOCALS["dagster_environment"]) | set(LOCALS["dagster_secrets"])
+def env_names(env_list: str) -> set[str]:
+    """The variables of one of ecs.tf's `*_env_list` locals (a concat of lists)."""
+    names = set(re.findall(r'name = "(\w+)"', env_list))
+    if "local.dagster_env_list" in env_list:
+        names |= set(LOCALS["dagster_environment"])
+    if "local.demand_env_list" in env_list:
+        names |= set(LOCALS["demand_environment"])
+    return names
 
-    assert read <= provided
+
+def test_every_dagster_process_gets_every_variable_the_instance_and_workspace_read():
+    read = env_vars(load_yaml(DEPLOY / "dagster.yaml"))
+    read |= env_vars(load_yaml(DEPLOY / "workspace.yaml"))
+
+    for env_list in ("launcher_env_list", "code_env_list"):
+        assert read <= env_names(LOCALS[env_list]) | set(LOCALS["dagster_secrets"]), env_list
     assert set(LOCALS["dagster_secrets"]) == {"DAGSTER_PG_PASSWORD"}
     assert "password" not in str(LOCALS["dagster_environment"]).lower()
+    # The processes that build the run launcher name the run task definition's exact revision.
+    assert "aws_ecs_task_definition.run.arn" in LOCALS["launcher_env_list"]
+    assert set(LOCALS["demand_environment"]) <= env_names(LOCALS["code_env_list"])
 
 
 def test_task_definitions_agree_with_the_instance_and_the_workspace():
@@ -240,9 +252,11 @@ def test_task_definitions_agree_with_the_instance_and_the_workspace():
     assert LOCALS["code_server_port"] == location["grpc_server"]["port"]
     assert LOCALS["code_location"] == location["grpc_server"]["location_name"]
     for name in ("code_server", "run"):  # these import the project's code
-        assert "concat(local.dagster_env_list, local.demand_env_list)" in containers[name]
-    for name in ("webserver", "daemon"):
-        assert "environment = local.dagster_env_list" in containers[name]
+        assert "environment = local.code_env_list" in containers[name]
+    for name in ("webserver", "daemon"):  # these build the run launcher
+        assert "environment = local.launcher_env_list" in containers[name]
+    for name in containers:
+        assert RESOURCES[("aws_ecs_task_definition", name)]["skip_destroy"] is True
     for name in ("webserver", "daemon", "code_server"):
         assert f"local.health_checks.{name}" in containers[name]
         assert f"local.commands.{name}" in containers[name]

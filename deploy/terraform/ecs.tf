@@ -51,6 +51,17 @@ locals {
   demand_env_list  = [for name, value in local.demand_environment : { name = name, value = value }]
   secret_list      = [for name, value_from in local.dagster_secrets : { name = name, valueFrom = value_from }]
 
+  # The EcsRunLauncher's task definition (deploy/dagster.yaml). The webserver and the daemon,
+  # which build the launcher, get the exact revision: a change to the run task definition then
+  # redeploys them, and a roll-back of theirs brings its own revision back. The code server and
+  # the runs never launch a run; they get the family (the run's own revision cannot name itself).
+  launcher_env_list = concat(local.dagster_env_list, [
+    { name = "DAGSTER_RUN_TASK_DEFINITION", value = aws_ecs_task_definition.run.arn },
+  ])
+  code_env_list = concat(local.dagster_env_list, local.demand_env_list, [
+    { name = "DAGSTER_RUN_TASK_DEFINITION", value = local.run_family },
+  ])
+
   log_configuration = {
     for group, log_group in aws_cloudwatch_log_group.tasks : group => {
       logDriver = "awslogs"
@@ -96,13 +107,14 @@ resource "aws_ecs_task_definition" "webserver" {
   memory                   = var.task_sizes.webserver.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task["webserver"].arn
+  skip_destroy             = true # keep old revisions: ECS can roll back to them
 
   container_definitions = jsonencode([{
     name         = "webserver"
     image        = local.image
     essential    = true
     command      = local.commands.webserver
-    environment  = local.dagster_env_list
+    environment  = local.launcher_env_list
     secrets      = local.secret_list
     portMappings = [{ containerPort = local.webserver_port, protocol = "tcp" }]
     healthCheck = {
@@ -124,13 +136,14 @@ resource "aws_ecs_task_definition" "daemon" {
   memory                   = var.task_sizes.daemon.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task["daemon"].arn
+  skip_destroy             = true
 
   container_definitions = jsonencode([{
     name        = "daemon"
     image       = local.image
     essential   = true
     command     = local.commands.daemon
-    environment = local.dagster_env_list
+    environment = local.launcher_env_list
     secrets     = local.secret_list
     healthCheck = {
       command     = local.health_checks.daemon
@@ -151,13 +164,14 @@ resource "aws_ecs_task_definition" "code_server" {
   memory                   = var.task_sizes.code_server.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task["code-server"].arn
+  skip_destroy             = true
 
   container_definitions = jsonencode([{
     name         = "code-server"
     image        = local.image
     essential    = true
     command      = local.commands.code_server
-    environment  = concat(local.dagster_env_list, local.demand_env_list)
+    environment  = local.code_env_list
     secrets      = local.secret_list
     portMappings = [{ containerPort = local.code_server_port, protocol = "tcp" }]
     healthCheck = {
@@ -180,12 +194,13 @@ resource "aws_ecs_task_definition" "run" {
   memory                   = var.task_sizes.run.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task["run"].arn
+  skip_destroy             = true
 
   container_definitions = jsonencode([{
     name             = local.run_container
     image            = local.image
     essential        = true
-    environment      = concat(local.dagster_env_list, local.demand_env_list)
+    environment      = local.code_env_list
     secrets          = local.secret_list
     logConfiguration = local.log_configuration["runs"]
   }])

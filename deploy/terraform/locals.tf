@@ -41,7 +41,7 @@ locals {
   }
 
   # What deploy/dagster.yaml and deploy/workspace.yaml read with `env:`; every Dagster process
-  # loads the instance, so every task gets these.
+  # loads the instance, so every task gets these, and DAGSTER_RUN_TASK_DEFINITION (ecs.tf).
   dagster_environment = {
     AWS_REGION                  = var.region
     AWS_DEFAULT_REGION          = var.region
@@ -51,7 +51,6 @@ locals {
     DAGSTER_PG_USERNAME         = aws_db_instance.dagster.username
     DAGSTER_COMPUTE_LOGS_BUCKET = aws_s3_bucket.archive.bucket
     DAGSTER_COMPUTE_LOGS_PREFIX = local.compute_logs_prefix
-    DAGSTER_RUN_TASK_DEFINITION = local.run_family
     DAGSTER_CODE_SERVER_HOST    = local.code_server_host
   }
 

@@ -143,6 +143,11 @@ variable "first_partition" {
 variable "future_days" {
   description = "DEMAND_FUTURE_DAYS: how far ahead partitions reach (sales start months ahead)."
   type        = number
+
+  validation {
+    condition     = var.future_days >= 0
+    error_message = "future_days is not negative."
+  }
 }
 
 # Retention -------------------------------------------------------------------------------------
@@ -163,26 +168,51 @@ variable "landing_transition_days" {
 variable "errors_expiration_days" {
   description = "Days error documents are kept for replay."
   type        = number
+
+  validation {
+    condition     = var.errors_expiration_days > 30
+    error_message = "errors_expiration_days is more than 30 (they move to STANDARD_IA at 30)."
+  }
 }
 
 variable "athena_results_expiration_days" {
   description = "Days Athena query results are kept."
   type        = number
+
+  validation {
+    condition     = var.athena_results_expiration_days >= 1
+    error_message = "athena_results_expiration_days is at least 1."
+  }
 }
 
 variable "compute_logs_expiration_days" {
   description = "Days the runs' stdout/stderr (Dagster compute logs) are kept."
   type        = number
+
+  validation {
+    condition     = var.compute_logs_expiration_days >= 1
+    error_message = "compute_logs_expiration_days is at least 1."
+  }
 }
 
 variable "noncurrent_version_expiration_days" {
   description = "Days an overwritten or deleted object's previous version is kept (the bucket is versioned)."
   type        = number
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days is at least 1."
+  }
 }
 
 variable "log_retention_days" {
   description = "Days the CloudWatch logs of the ECS tasks are kept."
   type        = number
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days is one of CloudWatch Logs' retention periods."
+  }
 }
 
 # Dagster ---------------------------------------------------------------------------------------
@@ -212,4 +242,9 @@ variable "task_sizes" {
 variable "webserver_count" {
   description = "Tasks of the webserver service."
   type        = number
+
+  validation {
+    condition     = var.webserver_count >= 1
+    error_message = "webserver_count is at least 1."
+  }
 }
