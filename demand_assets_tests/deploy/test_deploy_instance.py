@@ -8,6 +8,8 @@ import tomllib
 import pytest
 from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.workspace.config_schema import process_workspace_config
+from dagster_postgres.utils import pg_url_from_config
+from sqlalchemy import create_engine
 
 from demand_assets_tests.deploy.instance import (
     DEPLOY,
@@ -40,6 +42,9 @@ def test_the_production_instance_loads_and_each_class_accepts_its_config(product
         assert postgres["port"] == 5432
         assert postgres["params"] == {"sslmode": "require"}
     assert "dagster_postgres.PostgresScheduleStorage" in configs
+    # The engine dagster-postgres builds from it loads its driver (no connection is made).
+    url = pg_url_from_config(configs["dagster_postgres.DagsterPostgresStorage"])
+    assert create_engine(url).dialect.driver == "psycopg2"
 
     launcher = configs["dagster_aws.ecs.EcsRunLauncher"]
     assert launcher["task_definition"] == {"env": "DAGSTER_RUN_TASK_DEFINITION"}
