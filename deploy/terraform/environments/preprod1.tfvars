@@ -1,0 +1,50 @@
+# preprod1: every variable of ../variables.tf, and nothing else (a test holds them to that).
+environment = "preprod1"
+region      = "us-east-1"
+image_tag   = "unreleased" # the deployed commit: a release or a roll-back changes this line
+
+# Network
+vpc_name                     = "preprod1"
+private_subnet_tags          = { tier = "private" }
+webserver_certificate_domain = "dagster.preprod1.demand.internal"
+webserver_ingress_cidrs      = ["10.0.0.0/8"]
+
+# Data
+dynamodb_table_name         = "demand-capture-preprod1"
+stream_name                 = "demand-capture-preprod1"
+stream_mode                 = "ON_DEMAND"
+stream_shard_count          = 2
+stream_retention_hours      = 168
+stream_start                = "TRIM_HORIZON"
+bucket_name                 = "demand-assets-preprod1-archive"
+archive_prefix              = "demand"
+glue_database               = "demand_preprod1"
+athena_bytes_scanned_cutoff = 107374182400
+first_partition             = "2020-01-01"
+future_days                 = 400
+
+# Retention
+landing_transition_days            = { standard_ia = 30, glacier_ir = 180 }
+errors_expiration_days             = 365
+athena_results_expiration_days     = 7
+compute_logs_expiration_days       = 90
+noncurrent_version_expiration_days = 30
+log_retention_days                 = 90
+
+# Dagster
+postgres = {
+  engine_version        = "16"
+  instance_class        = "db.t4g.medium"
+  allocated_storage_gb  = 50
+  multi_az              = true
+  backup_retention_days = 14
+  deletion_protection   = true
+}
+
+task_sizes = {
+  webserver   = { cpu = 1024, memory = 2048 }
+  daemon      = { cpu = 1024, memory = 2048 }
+  code_server = { cpu = 2048, memory = 4096 }
+  run         = { cpu = 2048, memory = 8192 }
+}
+webserver_count = 2

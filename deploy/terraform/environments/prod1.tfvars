@@ -1,0 +1,50 @@
+# prod1: every variable of ../variables.tf, and nothing else (a test holds them to that).
+environment = "prod1"
+region      = "us-east-1"
+image_tag   = "unreleased" # the deployed commit: a release or a roll-back changes this line
+
+# Network
+vpc_name                     = "prod1"
+private_subnet_tags          = { tier = "private" }
+webserver_certificate_domain = "dagster.prod1.demand.internal"
+webserver_ingress_cidrs      = ["10.0.0.0/8"]
+
+# Data
+dynamodb_table_name         = "demand-capture-prod1"
+stream_name                 = "demand-capture-prod1"
+stream_mode                 = "ON_DEMAND"
+stream_shard_count          = 4
+stream_retention_hours      = 168
+stream_start                = "TRIM_HORIZON"
+bucket_name                 = "demand-assets-prod1-archive"
+archive_prefix              = "demand"
+glue_database               = "demand_prod1"
+athena_bytes_scanned_cutoff = 107374182400
+first_partition             = "2020-01-01"
+future_days                 = 400
+
+# Retention
+landing_transition_days            = { standard_ia = 30, glacier_ir = 180 }
+errors_expiration_days             = 365
+athena_results_expiration_days     = 7
+compute_logs_expiration_days       = 90
+noncurrent_version_expiration_days = 30
+log_retention_days                 = 90
+
+# Dagster
+postgres = {
+  engine_version        = "16"
+  instance_class        = "db.t4g.medium"
+  allocated_storage_gb  = 100
+  multi_az              = true
+  backup_retention_days = 14
+  deletion_protection   = true
+}
+
+task_sizes = {
+  webserver   = { cpu = 1024, memory = 2048 }
+  daemon      = { cpu = 1024, memory = 2048 }
+  code_server = { cpu = 2048, memory = 4096 }
+  run         = { cpu = 2048, memory = 8192 }
+}
+webserver_count = 2

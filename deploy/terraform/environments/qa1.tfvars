@@ -1,0 +1,50 @@
+# qa1: every variable of ../variables.tf, and nothing else (a test holds them to that).
+environment = "qa1"
+region      = "us-east-1"
+image_tag   = "unreleased" # the deployed commit: a release or a roll-back changes this line
+
+# Network
+vpc_name                     = "qa1"
+private_subnet_tags          = { tier = "private" }
+webserver_certificate_domain = "dagster.qa1.demand.internal"
+webserver_ingress_cidrs      = ["10.0.0.0/8"]
+
+# Data
+dynamodb_table_name         = "demand-capture-qa1"
+stream_name                 = "demand-capture-qa1"
+stream_mode                 = "ON_DEMAND"
+stream_shard_count          = 1
+stream_retention_hours      = 168
+stream_start                = "TRIM_HORIZON"
+bucket_name                 = "demand-assets-qa1-archive"
+archive_prefix              = "demand"
+glue_database               = "demand_qa1"
+athena_bytes_scanned_cutoff = 10737418240
+first_partition             = "2020-01-01"
+future_days                 = 400
+
+# Retention
+landing_transition_days            = { standard_ia = 30, glacier_ir = 180 }
+errors_expiration_days             = 90
+athena_results_expiration_days     = 7
+compute_logs_expiration_days       = 30
+noncurrent_version_expiration_days = 7
+log_retention_days                 = 30
+
+# Dagster
+postgres = {
+  engine_version        = "16"
+  instance_class        = "db.t4g.small"
+  allocated_storage_gb  = 20
+  multi_az              = false
+  backup_retention_days = 3
+  deletion_protection   = false
+}
+
+task_sizes = {
+  webserver   = { cpu = 512, memory = 1024 }
+  daemon      = { cpu = 512, memory = 1024 }
+  code_server = { cpu = 1024, memory = 2048 }
+  run         = { cpu = 1024, memory = 4096 }
+}
+webserver_count = 1

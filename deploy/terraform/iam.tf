@@ -1,0 +1,349 @@
+# Least-privilege roles: one execution role (what ECS itself needs to start a task) and one
+# task role per kind of task, each with only the actions its process calls:
+#   webserver    reads compute logs; stops runs' tasks (terminate from the UI)
+#   daemon       launches runs as ECS tasks (run launcher, run monitoring)
+#   code_server  the stream sensor: reads Kinesis, lands batches and error documents in S3
+#   run          the assets and checks: the archive in S3, Glue, Athena, compute logs
+
+locals {
+  task_arns            = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"
+  run_task_definitions = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task-definition/${local.run_family}:*"
+  glue_catalog         = "arn:${local.partition}:glue:${var.region}:${local.account_id}:catalog"
+  glue_database        = "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${aws_glue_catalog_database.archive.name}"
+  glue_tables          = "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${aws_glue_catalog_database.archive.name}/*"
+  archive_objects      = "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/*"
+  athena_objects       = "${aws_s3_bucket.archive.arn}/${local.athena_prefix}/*"
+  compute_log_objects  = "${aws_s3_bucket.archive.arn}/${local.compute_logs_prefix}/*"
+}
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Execution role --------------------------------------------------------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${local.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid = "PullTheImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [aws_ecr_repository.image.arn]
+  }
+
+  statement {
+    sid       = "WriteTaskLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [for group in aws_cloudwatch_log_group.tasks : "${group.arn}:*"]
+  }
+
+  statement {
+    sid       = "InjectThePostgresPassword"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.postgres.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "start-tasks"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# Task roles ------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "task" {
+  for_each = toset(["webserver", "daemon", "code-server", "run"])
+
+  name               = "${local.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "webserver" {
+  statement {
+    sid       = "BuildTheRunLauncher"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid       = "TerminateRuns"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = [local.task_arns]
+  }
+
+  statement {
+    sid       = "ShowRunWorkerLogs"
+    actions   = ["logs:GetLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.tasks["runs"].arn}:*"]
+  }
+
+  statement {
+    sid       = "ListComputeLogs"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.compute_logs_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadComputeLogs"
+    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    resources = [local.compute_log_objects]
+  }
+
+  statement {
+    sid       = "DecryptTheBucket"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.archive.arn]
+  }
+}
+
+data "aws_iam_policy_document" "daemon" {
+  statement {
+    sid       = "BuildTheRunLauncher"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid       = "LaunchRuns"
+    actions   = ["ecs:RunTask"]
+    resources = [local.run_task_definitions]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.this.arn]
+    }
+  }
+
+  statement {
+    sid       = "TagRunTasks"
+    actions   = ["ecs:TagResource"]
+    resources = [local.task_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+
+  statement {
+    sid       = "MonitorAndStopRuns"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = [local.task_arns]
+  }
+
+  statement {
+    sid       = "ReadTheDaemonsOwnNetwork"
+    actions   = ["ec2:DescribeNetworkInterfaces"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid       = "PassTheRunRoles"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.task["run"].arn, aws_iam_role.execution.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "ReportFailedRunWorkers"
+    actions   = ["logs:GetLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.tasks["runs"].arn}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "code_server" {
+  statement {
+    sid       = "BuildTheRunLauncher"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid = "ReadTheStream"
+    actions = [
+      "kinesis:DescribeStreamSummary",
+      "kinesis:GetRecords",
+      "kinesis:GetShardIterator",
+      "kinesis:ListShards",
+    ]
+    resources = [aws_kinesis_stream.changes.arn]
+  }
+
+  statement {
+    sid       = "ListTheArchive"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.archive_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadTheArchive"
+    actions   = ["s3:GetObject"]
+    resources = [local.archive_objects]
+  }
+
+  statement {
+    sid     = "LandBatchesAndErrors"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/landing/*",
+      "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/errors/*",
+    ]
+  }
+
+  statement {
+    sid       = "UseTheBucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.archive.arn]
+  }
+}
+
+data "aws_iam_policy_document" "run" {
+  statement {
+    sid       = "BuildTheRunLauncher"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # has no resource-level permissions
+  }
+
+  statement {
+    sid       = "ListTheBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = [
+        "${local.archive_prefix}/*",
+        "${local.athena_prefix}/*",
+        "${local.compute_logs_prefix}/*",
+      ]
+    }
+  }
+
+  statement {
+    sid       = "LocateTheBucket"
+    actions   = ["s3:GetBucketLocation"] # Athena asks where its result location is
+    resources = [aws_s3_bucket.archive.arn]
+  }
+
+  statement {
+    sid       = "WriteTheArchive"
+    actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = [local.archive_objects]
+  }
+
+  statement {
+    sid = "AthenaResults"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:GetObject",
+      "s3:ListMultipartUploadParts",
+      "s3:PutObject",
+    ]
+    resources = [local.athena_objects]
+  }
+
+  statement {
+    sid       = "UploadComputeLogs"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.compute_log_objects]
+  }
+
+  statement {
+    sid       = "UseTheBucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.archive.arn]
+  }
+
+  statement {
+    sid = "CatalogTheArchive"
+    actions = [
+      "glue:BatchCreatePartition",
+      "glue:BatchGetPartition",
+      "glue:CreateDatabase",
+      "glue:CreateTable",
+      "glue:GetDatabase",
+      "glue:GetPartition",
+      "glue:GetPartitions",
+      "glue:GetTable",
+      "glue:GetTables",
+      "glue:UpdateTable",
+    ]
+    resources = [local.glue_catalog, local.glue_database, local.glue_tables]
+  }
+
+  statement {
+    sid = "RunTheChecks"
+    actions = [
+      "athena:GetQueryExecution",
+      "athena:GetQueryResults",
+      "athena:GetWorkGroup",
+      "athena:StartQueryExecution",
+      "athena:StopQueryExecution",
+    ]
+    resources = [aws_athena_workgroup.checks.arn]
+  }
+}
+
+locals {
+  task_policies = {
+    webserver     = data.aws_iam_policy_document.webserver.json
+    daemon        = data.aws_iam_policy_document.daemon.json
+    "code-server" = data.aws_iam_policy_document.code_server.json
+    run           = data.aws_iam_policy_document.run.json
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  for_each = local.task_policies
+
+  name   = each.key
+  role   = aws_iam_role.task[each.key].id
+  policy = each.value
+}

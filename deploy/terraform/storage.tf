@@ -1,0 +1,222 @@
+# The archive bucket (SPEC section 4) and the key that encrypts it.
+
+resource "aws_kms_key" "archive" {
+  description             = "${local.name}: the archive bucket, Athena results"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+}
+
+resource "aws_kms_alias" "archive" {
+  name          = "alias/${local.name}-archive"
+  target_key_id = aws_kms_key.archive.key_id
+}
+
+resource "aws_s3_bucket" "archive" {
+  bucket = var.bucket_name
+}
+
+resource "aws_s3_bucket_ownership_controls" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.archive.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+data "aws_iam_policy_document" "archive_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.archive.arn, "${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DenyTlsBelow12"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.archive.arn, "${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+
+  statement {
+    sid       = "DenyOtherEncryption"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
+
+  statement {
+    sid       = "DenyOtherKmsKeys"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = [aws_kms_key.archive.arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "archive" {
+  bucket = aws_s3_bucket.archive.id
+  policy = data.aws_iam_policy_document.archive_bucket.json
+
+  depends_on = [aws_s3_bucket_public_access_block.archive]
+}
+
+# Lifecycle, one rule per prefix (the prefixes do not overlap):
+# - landing/: raw batches are the source of every rebuild (compaction, backfill, a schema that
+#   gains a field) and of the row-count check, and a rebuild reads every batch a partition ever
+#   had: a batch that expired would leave the older compacted file beside the new one and double
+#   its changes. So they never expire; they move to cheaper instant-read classes instead.
+# - errors/: kept for replay after a fix, then expire.
+# - avro/, parquet/: the archive itself; only superseded versions (files a compaction replaced)
+#   expire.
+# - athena-results/, dagster/compute-logs/: operational, short-lived.
+locals {
+  lifecycle_rules = {
+    landing = {
+      prefix          = "${local.archive_prefix}/landing/"
+      expiration_days = null
+      transitions = [
+        { days = var.landing_transition_days.standard_ia, storage_class = "STANDARD_IA" },
+        { days = var.landing_transition_days.glacier_ir, storage_class = "GLACIER_IR" },
+      ]
+    }
+    errors = {
+      prefix          = "${local.archive_prefix}/errors/"
+      expiration_days = var.errors_expiration_days
+      transitions     = [{ days = 30, storage_class = "STANDARD_IA" }]
+    }
+    avro = {
+      prefix          = "${local.archive_prefix}/avro/"
+      expiration_days = null
+      transitions     = []
+    }
+    parquet = {
+      prefix          = "${local.archive_prefix}/parquet/"
+      expiration_days = null
+      transitions     = []
+    }
+    athena-results = {
+      prefix          = "${local.athena_prefix}/"
+      expiration_days = var.athena_results_expiration_days
+      transitions     = []
+    }
+    compute-logs = {
+      prefix          = "${local.compute_logs_prefix}/"
+      expiration_days = var.compute_logs_expiration_days
+      transitions     = []
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  dynamic "rule" {
+    for_each = local.lifecycle_rules
+
+    content {
+      id     = rule.key
+      status = "Enabled"
+
+      filter {
+        prefix = rule.value.prefix
+      }
+
+      dynamic "transition" {
+        for_each = rule.value.transitions
+
+        content {
+          days          = transition.value.days
+          storage_class = transition.value.storage_class
+        }
+      }
+
+      expiration {
+        days                         = rule.value.expiration_days
+        expired_object_delete_marker = rule.value.expiration_days == null ? true : null
+      }
+
+      noncurrent_version_expiration {
+        noncurrent_days = var.noncurrent_version_expiration_days
+      }
+
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 7
+      }
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.archive]
+}
