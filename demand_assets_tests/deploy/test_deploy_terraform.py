@@ -406,6 +406,10 @@ def api(call: str) -> str:
 S3_ACTIONS = {
     "put_object": "s3:PutObject",
     "upload_file": "s3:PutObject",
+    "create_multipart_upload": "s3:PutObject",
+    "upload_part": "s3:PutObject",
+    "complete_multipart_upload": "s3:PutObject",
+    "abort_multipart_upload": "s3:AbortMultipartUpload",
     "get_object": "s3:GetObject",
     "list_objects_v2": "s3:ListBucket",
     "delete_objects": "s3:DeleteObject",
