@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from demand_assets.checks.sql import ROW_COUNT_SQL, per_format_checks
 from demand_assets.records import PartitionWindow
-from demand_assets.storage.batches import BatchSummary, archivable_records, read_landed
+from demand_assets.storage.batches import BatchSummary, archivable_records, stream_partition
 from demand_assets.storage.layout import FORMATS, Layout
 from demand_assets.storage.partition_files import PartitionFiles
 from demand_assets.storage.s3 import Bucket
@@ -76,11 +76,7 @@ def landed_changes(
     not counted, so a check on a busy partition compares like with like."""
     data, covers = PartitionFiles(bucket, layout, "parquet", record_type, day).listing()
     held = {name for name in data if name not in covers}.union(*covers.values())
-    changes = [
-        change
-        for batch in sorted(held)
-        for change in read_landed(bucket, layout, record_type, day, batch)
-    ]
+    changes = stream_partition(bucket, layout, record_type, day, sorted(held))
     return sum(1 for _ in archivable_records(changes, record_type, day, window))
 
 
