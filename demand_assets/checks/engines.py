@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -141,10 +142,13 @@ class DuckDBEngine:
         return QueryResult(rows, None, self.name)
 
     def _table(self, record_type: str, fmt: str, day: str, columns: frozenset[str]) -> pa.Table:
+        """One partition's table at a time, with the columns of every check of its type, so
+        the checks of one table load it once."""
         key = (record_type, fmt, day)
         loaded = self._loaded.get(key)
         if loaded is None or not columns <= loaded[0]:
-            columns = columns | (loaded[0] if loaded else frozenset())
+            columns = columns | check_columns(record_type) | (loaded[0] if loaded else frozenset())
+            self._loaded.clear()  # free the previous table before reading the next
             loaded = (columns, self._partition(record_type, fmt, day, columns))
             self._loaded[key] = loaded
         return loaded[1]
@@ -211,6 +215,18 @@ class _Readable:
 
     def tell(self) -> int:
         return self.position
+
+
+@functools.cache
+def check_columns(record_type: str) -> frozenset[str]:
+    """The columns the per-format checks of a record type name."""
+    from demand_assets.checks.sql import per_format_checks
+
+    columns: frozenset[str] = frozenset()
+    for check in per_format_checks(record_type):
+        sql = check.sql.format(table=f"{record_type}_parquet", day="2000-01-01")
+        columns |= referenced_columns(sqlglot.parse_one(sql, read="athena"), record_type)
+    return columns
 
 
 def referenced_columns(expression: sqlglot.exp.Expression, record_type: str) -> frozenset[str]:

@@ -47,11 +47,17 @@ def sql_outcomes(engine, database: str, record_type: str, day: str, landed: int)
             },
         )
     ]
-    for check in per_format_checks(record_type):
+    checks = per_format_checks(record_type)
+    results = {
+        (check.name, fmt): engine.query(check.sql.format(table=table[fmt], day=day), day=day)
+        for fmt in FORMATS  # one format's checks together: the local engine loads it once
+        for check in checks
+    }
+    for check in checks:
         metadata, failing = {"engine": counts.engine}, 0
         samples: list[str] = []
         for fmt in FORMATS:
-            result = engine.query(check.sql.format(table=table[fmt], day=day), day=day)
+            result = results[(check.name, fmt)]
             found = result.rows[0]
             metadata[f"{fmt}_failing"] = found["failing"]
             failing += found["failing"]

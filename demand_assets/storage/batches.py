@@ -20,6 +20,7 @@ from demand_assets.storage.landing import (
     LandedChange,
     decode_landing,
     encode_landing,
+    iter_landing,
     without_deleted_pii,
 )
 from demand_assets.storage.layout import Layout, batch_of, partition_of
@@ -174,14 +175,20 @@ def stream_partition(
 ) -> Iterator[LandedChange]:
     """The landed changes of a partition, one batch at a time in name order (batch names start
     with their first arrival, so this is arrival order), each batch in stream order. Memory
-    holds one batch's object, and the next one is fetched while this one is read."""
+    holds a batch's compressed object and the change being read; the next batch's object is
+    fetched while this one is read."""
     if not batches:
         return
+
+    def fetch(batch: str) -> bytes | None:
+        return bucket.get_or_none(layout.landing_key(record_type, day, batch))
+
     with ThreadPoolExecutor(1) as pool:
-        upcoming = pool.submit(read_landed, bucket, layout, record_type, day, batches[0])
+        upcoming = pool.submit(fetch, batches[0])
         for following in [*batches[1:], None]:
-            landed = upcoming.result()
+            blob = upcoming.result()
             if following is not None:
-                upcoming = pool.submit(read_landed, bucket, layout, record_type, day, following)
-            yield from landed
-            del landed
+                upcoming = pool.submit(fetch, following)
+            if blob is not None:
+                yield from iter_landing(blob)
+            del blob

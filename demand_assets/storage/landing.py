@@ -9,7 +9,8 @@ deleted record's PII is redacted before it lands. Format: gzip'd JSON lines, one
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -50,9 +51,13 @@ def encode_landing(changes: Iterable[LandedChange]) -> bytes:
 
 
 def decode_landing(blob: bytes) -> list[LandedChange]:
-    out = []
-    for line in gzip.decompress(blob).splitlines():
-        if line:
-            row = orjson.loads(line)
-            out.append(LandedChange(row["shard"], row["seq"], row["arrival"], row["data"].encode()))
-    return out
+    return list(iter_landing(blob))
+
+
+def iter_landing(blob: bytes) -> Iterator[LandedChange]:
+    """The changes of a landing object, decompressed as they are read."""
+    with gzip.GzipFile(fileobj=io.BytesIO(blob)) as lines:
+        for line in lines:
+            if line.strip():
+                row = orjson.loads(line)
+                yield LandedChange(row["shard"], row["seq"], row["arrival"], row["data"].encode())
