@@ -80,7 +80,9 @@ def test_bad_records_land_in_errors_with_their_original_json(defs, instance, set
     events = [e for d in documents for e in d["events"]]
     assert len(events) == len(malformed)
     for document in documents:
-        assert set(document) == {"timestamp", "error", "events"}
+        assert set(document) == {"timestamp", "error", "events", "positions", "batch"}
+        assert len(document["positions"]) == len(document["events"])
+        assert all(p["shardId"].startswith("shardId-") for p in document["positions"])
         assert document["error"]["message"]
     originals = set(events)
     for change in malformed:
