@@ -12,17 +12,23 @@ from demand_assets.defs.catalog import catalog_assets
 from demand_assets.defs.checks import all_record_checks
 from demand_assets.defs.partitions import daily_partitions
 from demand_assets.defs.resources import resources_from_settings
+from demand_assets.defs.retries import AWS_RETRY_POLICY
 from demand_assets.defs.sensor import archive_jobs, stream_sensor
 
 
-def build_definitions(settings: Settings | None = None, s3: S3Resource | None = None):
-    """`s3` replaces the S3 resource everywhere (tests inject faulty clients this way)."""
+def build_definitions(
+    settings: Settings | None = None,
+    s3: S3Resource | None = None,
+    retry_policy: dg.RetryPolicy = AWS_RETRY_POLICY,
+):
+    """`s3` replaces the S3 resource everywhere (tests inject faulty clients this way);
+    `retry_policy` is the steps' policy for transient AWS errors."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
     jobs = archive_jobs(partitions)
     return dg.Definitions(
-        assets=record_assets(partitions) + catalog_assets(partitions),
-        asset_checks=all_record_checks(partitions),
+        assets=record_assets(partitions, retry_policy) + catalog_assets(partitions, retry_policy),
+        asset_checks=all_record_checks(partitions, retry_policy),
         jobs=jobs,
         sensors=[stream_sensor(jobs, partitions)],
         resources=resources_from_settings(settings, s3),
