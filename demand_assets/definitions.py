@@ -11,8 +11,10 @@ from demand_assets.defs.assets import record_assets
 from demand_assets.defs.catalog import catalog_assets
 from demand_assets.defs.checks import all_record_checks
 from demand_assets.defs.partitions import daily_partitions
+from demand_assets.defs.rebuilds import check_keys_by_type, compact_job
 from demand_assets.defs.resources import resources_from_settings
 from demand_assets.defs.retries import AWS_RETRY_POLICY
+from demand_assets.defs.schedules import compaction_schedule
 from demand_assets.defs.sensor import archive_jobs, stream_sensor
 
 
@@ -26,10 +28,13 @@ def build_definitions(
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
     jobs = archive_jobs(partitions)
+    checks = all_record_checks(partitions, retry_policy)
+    compact = compact_job(partitions)
     return dg.Definitions(
         assets=record_assets(partitions, retry_policy) + catalog_assets(partitions, retry_policy),
-        asset_checks=all_record_checks(partitions, retry_policy),
-        jobs=jobs,
+        asset_checks=checks,
+        jobs=[*jobs, compact],
+        schedules=[compaction_schedule(compact, partitions, check_keys_by_type(checks))],
         sensors=[stream_sensor(jobs, partitions)],
         resources=resources_from_settings(settings, s3),
     )
