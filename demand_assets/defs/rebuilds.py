@@ -3,8 +3,10 @@
 A rebuild is a run of a record asset without `batch` config: each of its partitions is
 rebuilt from every landed batch into one compacted file per format (de-duplicated by
 `eventID`), which replaces the batch files. `compact_partitions` runs it with the partitions'
-Glue registration and the checks. Two things request rebuilds:
+Glue registration and the checks. Three things request rebuilds:
 - the `daily_compaction` schedule, for the partitions that yesterday's batches touched;
+- `rebuild_after_landing`, after a `bootstrap_from_table` run landed batches, for the
+  partitions those batches touched;
 - an operator, from the UI (materialize or backfill the record asset's partitions).
 
 Requests are one run per record type per range of at most 31 days (the record assets'
@@ -27,6 +29,8 @@ from demand_assets.defs.sensor import TYPE_TAG
 from demand_assets.records import RECORD_TYPES, PartitionWindow
 
 COMPACT_JOB = "compact_partitions"
+REBUILD_SENSOR = "rebuild_after_landing"
+REBUILD_RANGES = "rebuild_ranges"  # output metadata of landing jobs: {type: [[first, last]]}
 MAX_DAYS_PER_RUN = 31
 REASON_TAG = "demand/rebuild"
 
@@ -79,6 +83,21 @@ def rebuild_request(
     )
 
 
+def rebuild_requests(
+    ranges: Mapping[str, Iterable[Iterable[str]]],
+    key: str,
+    check_keys: Mapping[str, list[dg.AssetCheckKey]],
+    tags: Mapping[str, str] | None = None,
+) -> list[dg.RunRequest]:
+    """One request per (record type, range); run keys `{key}:{type}:{first}:{last}`."""
+    requests = []
+    for record_type in RECORD_TYPES:
+        for first, last in ranges.get(record_type, []):
+            run_key = f"{key}:{record_type}:{first}:{last}"
+            requests.append(rebuild_request(record_type, first, last, run_key, check_keys, tags))
+    return requests
+
+
 def unrequested(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> list:
     """The requests whose run key no run carries yet. The daemon de-duplicates run keys of one
     sensor, or of one schedule tick; this holds across ticks, re-evaluations and in-process
@@ -101,7 +120,8 @@ def compact_job(partitions: dg.DailyPartitionsDefinition):
         partitions_def=partitions,
         description=(
             "Rebuilds partitions of a record type from every landed batch into one file per "
-            "format, registers them in Glue and runs the checks. Requested by daily_compaction."
+            "format, registers them in Glue and runs the checks. Requested by daily_compaction "
+            "and rebuild_after_landing."
         ),
     )
 
@@ -112,3 +132,45 @@ def check_keys_by_type(checks: Iterable) -> dict[str, list[dg.AssetCheckKey]]:
         for key in checks_def.check_keys:
             keys.setdefault(key.asset_key.to_user_string(), []).append(key)
     return keys
+
+
+def landed_ranges(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[list[str]]]:
+    """The `rebuild_ranges` a landing run's steps reported, merged."""
+    merged: dict[str, list[list[str]]] = {}
+    entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT)
+    for entry in entries:
+        metadata = entry.dagster_event.step_output_data.metadata
+        if REBUILD_RANGES in metadata:
+            for record_type, ranges in metadata[REBUILD_RANGES].value.items():
+                merged.setdefault(record_type, []).extend(ranges)
+    return merged
+
+
+def rebuild_after_landing(
+    monitored_jobs: list, job, check_keys: Mapping[str, list[dg.AssetCheckKey]]
+) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name=REBUILD_SENSOR,
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=monitored_jobs,
+        request_job=job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "After a bootstrap_from_table run succeeded, requests rebuilds of the partitions "
+            "its landed batches touched."
+        ),
+    )
+    def rebuild_after_landing(context: dg.RunStatusSensorContext):
+        run_id = context.dagster_run.run_id
+        ranges = landed_ranges(context.instance, run_id)
+        requests = rebuild_requests(
+            ranges, f"rebuild:{run_id}", check_keys, {REASON_TAG: f"after {run_id}"}
+        )
+        requests = unrequested(context.instance, requests)
+        if not requests:
+            return dg.SkipReason(f"run {run_id} landed nothing new to rebuild")
+        context.log.info("run %s: %d rebuild runs", run_id, len(requests))
+        return requests
+
+    return rebuild_after_landing

@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSResponse
 from dagster_aws.s3 import S3Resource
 
 from demand_assets.definitions import build_definitions
+from demand_assets.defs.operations import BOOTSTRAP_JOB
 from demand_assets.defs.retries import AWS_MAX_ATTEMPTS, AWS_RETRY_POLICY, KINESIS_MAX_ATTEMPTS
 from demand_assets.defs.sensor import run_requests
 from demand_assets.records import RECORD_TYPES
@@ -46,6 +47,10 @@ def test_steps_that_talk_to_aws_carry_the_retry_policy(settings):
     assert len(defs.asset_checks) == len(RECORD_TYPES)
     for checks_def in defs.asset_checks:
         assert checks_def.node_def.retry_policy == policy, checks_def.node_def.name
+    for job_name in (BOOTSTRAP_JOB,):
+        job = defs.resolve_job_def(job_name)
+        aws_steps = [n for n in job.graph.node_defs if n.required_resource_keys]
+        assert aws_steps and all(n.retry_policy == policy for n in aws_steps), job_name
 
 
 def test_aws_clients_retry_in_standard_mode_with_a_bound(settings, aws):
@@ -53,6 +58,7 @@ def test_aws_clients_retry_in_standard_mode_with_a_bound(settings, aws):
     clients = {
         "s3": defs.resources["s3"].get_client(),
         "glue": defs.resources["glue"].catalog().client,
+        "dynamodb": defs.resources["table"].client(),
     }
     for name, client in clients.items():
         retries = client.meta.config.retries
