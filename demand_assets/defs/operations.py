@@ -1,14 +1,15 @@
-"""Jobs an operator launches from the UI: bootstrap the archive from the table.
+"""Jobs an operator launches from the UI: bootstrap the archive from the table, replay errors.
 
-They land batches the way a sensor tick does (`land_batch`: landing objects, error documents,
+Both land batches the way a sensor tick does (`land_batch`: landing objects, error documents,
 a summary) under deterministic names, so a retried or re-executed run rewrites the same keys.
-They write no data files themselves: when one succeeds, `rebuild_after_landing` requests
-rebuilds (`compact_partitions`) of the partitions it touched, read from its `rebuild_ranges`
-output metadata, and the rebuilds archive each eventID once.
+Neither writes data files itself: when one succeeds, `rebuild_after_landing` requests rebuilds
+(`compact_partitions`) of the partitions it touched, read from its `rebuild_ranges` output
+metadata, and the rebuilds archive each eventID once.
 
 `bootstrap_from_table` scans the DynamoDB table (DEMAND_TABLE_NAME) with parallel Scan
 segments, one step per segment, and archives every item of the four types as a snapshot
-change as of `as_of` (`records/snapshot.py`).
+change as of `as_of` (`records/snapshot.py`). `replay_errors` re-decodes the documents under
+`errors/` with the current rules (`storage/replay.py`).
 """
 
 import hashlib
@@ -27,9 +28,11 @@ from demand_assets.defs.retries import aws_client
 from demand_assets.records.snapshot import snapshot_change, stream_image
 from demand_assets.records.timestamps import format_instant
 from demand_assets.storage.batches import ChangeRead, land_batch
+from demand_assets.storage.replay import DEFAULT_EVENTS_PER_BATCH, replay_errors
 from demand_assets.stream.table_scan import TableScanner, key_names
 
 BOOTSTRAP_JOB = "bootstrap_from_table"
+REPLAY_JOB = "replay_errors"
 # One run at a time of each of these jobs (dagster.yaml).
 EXCLUSIVE_TAG = "demand/exclusive"
 
@@ -63,6 +66,14 @@ class TableSnapshotConfig(dg.Config):
             "original run), so a retried run lands the same changes."
         ),
     )
+
+
+class ReplayConfig(dg.Config):
+    dry_run: bool = Field(default=False, description="Decode and count; write nothing.")
+    max_documents: int = Field(
+        default=0, ge=0, description="Replay only the oldest N documents; 0 replays all."
+    )
+    events_per_batch: int = Field(default=DEFAULT_EVENTS_PER_BATCH, ge=1)
 
 
 @dataclass(frozen=True)
@@ -234,4 +245,52 @@ def operation_jobs(
         touched = plan_table_snapshot().map(snapshot_segment)
         snapshot_rebuild_ranges(touched.collect())
 
-    return [bootstrap_from_table]
+    @dg.op(retry_policy=retry_policy)
+    def replay_error_documents(
+        context: dg.OpExecutionContext, config: ReplayConfig, archive: ArchiveResource
+    ):
+        """Re-decodes the error documents; lands what passes, keeps what still fails."""
+        report = replay_errors(
+            archive.bucket(),
+            archive.layout,
+            partition_window(partitions),
+            events_per_batch=config.events_per_batch,
+            max_documents=config.max_documents or None,
+            dry_run=config.dry_run,
+            log=context.log,
+        )
+        ranges = _merge([report.touched()])
+        context.log.info(
+            "%d documents, %d events: %d now archivable, %d skipped, %d still failing",
+            report.documents,
+            report.events,
+            report.archivable,
+            report.skipped,
+            report.still_failing,
+        )
+        metadata = {
+            "dry_run": config.dry_run,
+            "documents": report.documents,
+            "events": report.events,
+            "archivable": report.archivable,
+            "skipped": report.skipped,
+            "still_failing": report.still_failing,
+            "batches": dg.MetadataValue.json(report.batches),
+            "documents_rewritten": len(report.written),
+            "documents_deleted": len(report.deleted),
+            REBUILD_RANGES: dg.MetadataValue.json(ranges),
+        }
+        return dg.Output(ranges, metadata=metadata)
+
+    @dg.job(
+        name=REPLAY_JOB,
+        tags={EXCLUSIVE_TAG: REPLAY_JOB},
+        description=(
+            "Re-processes the documents under errors/ with the current rules: lands what now "
+            "passes, keeps what still fails; rebuild_after_landing then archives it."
+        ),
+    )
+    def replay_errors_job():
+        replay_error_documents()
+
+    return [bootstrap_from_table, replay_errors_job]

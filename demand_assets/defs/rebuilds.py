@@ -5,8 +5,8 @@ rebuilt from every landed batch into one compacted file per format (de-duplicate
 `eventID`), which replaces the batch files. `compact_partitions` runs it with the partitions'
 Glue registration and the checks. Three things request rebuilds:
 - the `daily_compaction` schedule, for the partitions that yesterday's batches touched;
-- `rebuild_after_landing`, after a `bootstrap_from_table` run landed batches, for the
-  partitions those batches touched;
+- `rebuild_after_landing`, after a `bootstrap_from_table` or `replay_errors` run landed
+  batches, for the partitions those batches touched;
 - an operator, from the UI (materialize or backfill the record asset's partitions).
 
 Requests are one run per record type per range of at most 31 days (the record assets'
@@ -157,8 +157,8 @@ def rebuild_after_landing(
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "After a bootstrap_from_table run succeeded, requests rebuilds of the partitions "
-            "its landed batches touched."
+            "After a bootstrap_from_table or replay_errors run succeeded, requests rebuilds of "
+            "the partitions its landed batches touched."
         ),
     )
     def rebuild_after_landing(context: dg.RunStatusSensorContext):

@@ -17,7 +17,7 @@ from botocore.awsrequest import AWSResponse
 from dagster_aws.s3 import S3Resource
 
 from demand_assets.definitions import build_definitions
-from demand_assets.defs.operations import BOOTSTRAP_JOB
+from demand_assets.defs.operations import BOOTSTRAP_JOB, REPLAY_JOB
 from demand_assets.defs.retries import AWS_MAX_ATTEMPTS, AWS_RETRY_POLICY, KINESIS_MAX_ATTEMPTS
 from demand_assets.defs.sensor import run_requests
 from demand_assets.records import RECORD_TYPES
@@ -47,7 +47,7 @@ def test_steps_that_talk_to_aws_carry_the_retry_policy(settings):
     assert len(defs.asset_checks) == len(RECORD_TYPES)
     for checks_def in defs.asset_checks:
         assert checks_def.node_def.retry_policy == policy, checks_def.node_def.name
-    for job_name in (BOOTSTRAP_JOB,):
+    for job_name in (BOOTSTRAP_JOB, REPLAY_JOB):
         job = defs.resolve_job_def(job_name)
         aws_steps = [n for n in job.graph.node_defs if n.required_resource_keys]
         assert aws_steps and all(n.retry_policy == policy for n in aws_steps), job_name
