@@ -22,10 +22,10 @@ from demand_assets.defs.sensor import archive_jobs, stream_sensor
 def build_definitions(
     settings: Settings | None = None,
     s3: S3Resource | None = None,
-    retry_policy: dg.RetryPolicy = AWS_RETRY_POLICY,
+    retry_policy: dg.RetryPolicy | None = AWS_RETRY_POLICY,
 ):
     """`s3` replaces the S3 resource everywhere (tests inject faulty clients this way);
-    `retry_policy` is the steps' policy for transient AWS errors."""
+    `retry_policy` is the steps' policy for transient AWS errors (None: no step retries)."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
     jobs = archive_jobs(partitions)
