@@ -112,7 +112,12 @@ class SegmentScan:
 
 def snapshot_time(context: dg.OpExecutionContext, configured: str) -> datetime:
     if configured:
-        moment = datetime.fromisoformat(configured)
+        try:
+            moment = datetime.fromisoformat(configured)
+        except ValueError:
+            raise dg.Failure(
+                f"as_of is not an ISO-8601 time: {configured!r}", allow_retries=False
+            ) from None
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     run = context.run
     record = context.instance.get_run_record_by_id(run.root_run_id or run.run_id)
