@@ -17,6 +17,7 @@ class Settings:
     prefix: str = "demand"
     stream_name: str = "demand-capture"
     stream_start: str = "TRIM_HORIZON"
+    table_name: str = "demand-capture"
     glue_database: str = "demand"
     query_engine: str = "duckdb"
     athena_workgroup: str = "primary"
@@ -33,6 +34,7 @@ class Settings:
             prefix=env.get("DEMAND_PREFIX", defaults.prefix).strip("/"),
             stream_name=env.get("DEMAND_STREAM_NAME", defaults.stream_name),
             stream_start=env.get("DEMAND_STREAM_START", defaults.stream_start),
+            table_name=env.get("DEMAND_TABLE_NAME", defaults.table_name),
             glue_database=env.get("DEMAND_GLUE_DATABASE", defaults.glue_database),
             query_engine=env.get("DEMAND_QUERY_ENGINE", defaults.query_engine),
             athena_workgroup=env.get("DEMAND_ATHENA_WORKGROUP", defaults.athena_workgroup),

@@ -39,7 +39,11 @@ class ArchiveConfig(dg.Config):
     batch: str = ""
 
 
-def record_asset(record_type: str, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def record_asset(
+    record_type: str,
+    partitions: dg.DailyPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
+) -> dg.AssetsDefinition:
     schema = avro_schema(record_type)
 
     @dg.asset(
@@ -56,6 +60,7 @@ def record_asset(record_type: str, partitions: dg.DailyPartitionsDefinition) -> 
         owners=OWNERS,
         pool=f"archive_{record_type}",
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
+        retry_policy=retry_policy,
         metadata={"avro_schema": dg.MetadataValue.json(schema)},
     )
     def archive_partitions(
@@ -141,5 +146,7 @@ def chunked(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield chunk
 
 
-def record_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    return [record_asset(record_type, partitions) for record_type in RECORD_TYPES]
+def record_assets(
+    partitions: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy | None = None
+) -> list[dg.AssetsDefinition]:
+    return [record_asset(record_type, partitions, retry_policy) for record_type in RECORD_TYPES]

@@ -6,12 +6,12 @@ hold data, in both tables; sensor runs include it, so a partition is queryable a
 first batch is archived (REQ-007).
 """
 
-import boto3
 import dagster as dg
 
 from demand_assets.catalog.glue import GlueCatalog
 from demand_assets.catalog.glue_schema import table_input, table_name
 from demand_assets.defs.resources import ArchiveResource
+from demand_assets.defs.retries import AWS_RETRY_POLICY, aws_client
 from demand_assets.records import RECORD_TYPES
 from demand_assets.storage.batches import landed_days
 from demand_assets.storage.layout import FORMATS
@@ -27,8 +27,7 @@ class GlueResource(dg.ConfigurableResource):
     region_name: str | None = None
 
     def catalog(self) -> GlueCatalog:
-        client = boto3.session.Session().client("glue", region_name=self.region_name)
-        return GlueCatalog(client, self.database)
+        return GlueCatalog(aws_client("glue", self.region_name), self.database)
 
 
 def table_location(archive: ArchiveResource, fmt: str, record_type: str) -> str:
@@ -40,6 +39,7 @@ def table_location(archive: ArchiveResource, fmt: str, record_type: str) -> str:
     group_name=CATALOG_GROUP,
     kinds={"glue"},
     owners=OWNERS,
+    retry_policy=AWS_RETRY_POLICY,
 )
 def glue_tables(
     context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
@@ -59,7 +59,11 @@ def glue_tables(
     )
 
 
-def partition_registration(record_type: str, partitions: dg.DailyPartitionsDefinition):
+def partition_registration(
+    record_type: str,
+    partitions: dg.DailyPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
+):
     @dg.asset(
         name=f"{record_type}_glue_partitions",
         description=f"Registers the {record_type} partitions that hold data in the Glue tables "
@@ -70,6 +74,7 @@ def partition_registration(record_type: str, partitions: dg.DailyPartitionsDefin
         kinds={"glue"},
         owners=OWNERS,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
+        retry_policy=retry_policy,
     )
     def register(
         context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
@@ -98,5 +103,9 @@ def partition_registration(record_type: str, partitions: dg.DailyPartitionsDefin
     return register
 
 
-def catalog_assets(partitions: dg.DailyPartitionsDefinition) -> list:
-    return [glue_tables] + [partition_registration(t, partitions) for t in RECORD_TYPES]
+def catalog_assets(
+    partitions: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy | None = None
+) -> list:
+    return [glue_tables] + [
+        partition_registration(t, partitions, retry_policy) for t in RECORD_TYPES
+    ]

@@ -2,7 +2,6 @@
 
 import warnings
 
-import boto3
 import dagster as dg
 
 from demand_assets.checks.engines import AthenaEngine, DuckDBEngine, s3_filesystem
@@ -16,6 +15,7 @@ from demand_assets.checks.evaluate import (
 from demand_assets.checks.sql import per_format_checks
 from demand_assets.defs.partitions import partition_window
 from demand_assets.defs.resources import ArchiveResource
+from demand_assets.defs.retries import aws_client
 from demand_assets.records import RECORD_TYPES
 from demand_assets.storage.layout import FORMATS
 from demand_assets.storage.partition_files import PartitionFiles
@@ -36,8 +36,9 @@ class QueryEngineResource(dg.ConfigurableResource):
 
     def build(self, archive: ArchiveResource):
         if self.engine == "athena":
-            client = boto3.session.Session().client("athena", region_name=self.region_name)
-            return AthenaEngine(client, self.database, self.workgroup, self.output)
+            return AthenaEngine(
+                aws_client("athena", self.region_name), self.database, self.workgroup, self.output
+            )
         if self.engine == "duckdb":
             return DuckDBEngine(s3_filesystem(), archive.bucket_name, archive.layout)
         raise ValueError(f"DEMAND_QUERY_ENGINE must be athena or duckdb, not {self.engine!r}")
@@ -71,10 +72,15 @@ def _specs(record_type: str, partitions) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def record_checks(record_type: str, partitions: dg.DailyPartitionsDefinition):
+def record_checks(
+    record_type: str,
+    partitions: dg.DailyPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
+):
     @dg.multi_asset_check(
         name=f"{record_type}_quality",
         specs=_specs(record_type, partitions),
+        retry_policy=retry_policy,
         description=f"Data-quality checks of the {record_type} archive, per partition.",
     )
     def quality(
@@ -120,5 +126,7 @@ def _has_data(bucket, layout, record_type: str, day: str) -> bool:
     return any(PartitionFiles(bucket, layout, fmt, record_type, day).data_keys() for fmt in FORMATS)
 
 
-def all_record_checks(partitions: dg.DailyPartitionsDefinition) -> list:
-    return [record_checks(record_type, partitions) for record_type in RECORD_TYPES]
+def all_record_checks(
+    partitions: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy | None = None
+) -> list:
+    return [record_checks(record_type, partitions, retry_policy) for record_type in RECORD_TYPES]

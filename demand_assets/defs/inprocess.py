@@ -1,8 +1,11 @@
 """Running the pipeline without the daemon: a sensor tick evaluated on an instance, and its run
 requests executed in process with their job, partition, config, tags and selection. Used by
-tests, benchmarks and the headless demo."""
+tests, benchmarks and the headless demo. Schedules and run-status sensors likewise."""
+
+from datetime import datetime
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from demand_assets.defs.sensor import SENSOR_NAME
 
@@ -25,11 +28,52 @@ def execute_request(
         job = defs.resolve_job_def(request.job_name)
     else:
         job = defs.resolve_implicit_global_asset_job_def()
+    tags = dict(request.tags)
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key  # as the daemon tags the runs it launches
     return job.execute_in_process(
         run_config=request.run_config,
         partition_key=request.partition_key,
-        tags=request.tags,
+        tags=tags,
         asset_selection=request.asset_selection,
         instance=instance,
         raise_on_error=raise_on_error,
     )
+
+
+def evaluate_schedule(
+    defs: dg.Definitions, instance: dg.DagsterInstance, name: str, scheduled: datetime
+) -> list[dg.RunRequest]:
+    """A schedule's tick at `scheduled` (the instance must be persistent)."""
+    schedule = defs.resolve_schedule_def(name)
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=scheduled,
+        resources=defs.resources,
+        repository_def=defs.get_repository_def(),
+    ) as context:
+        data = schedule.evaluate_tick(context)
+    return list(data.run_requests or [])
+
+
+def evaluate_run_status_sensor(
+    defs: dg.Definitions, instance: dg.DagsterInstance, name: str, run: dg.DagsterRun
+) -> list[dg.RunRequest]:
+    """A run-status sensor's reaction to a finished run."""
+    sensor = defs.resolve_sensor_def(name)
+    status_event = {
+        dg.DagsterRunStatus.SUCCESS: dg.DagsterEventType.RUN_SUCCESS,
+        dg.DagsterRunStatus.FAILURE: dg.DagsterEventType.RUN_FAILURE,
+    }[instance.get_run_by_id(run.run_id).status]
+    (entry,) = instance.all_logs(run.run_id, of_type=status_event)
+    with dg.build_run_status_sensor_context(
+        sensor_name=name,
+        dagster_event=entry.dagster_event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources=defs.resources,
+    ) as context:
+        result = sensor(context)
+    if result is None or isinstance(result, dg.SkipReason):
+        return []
+    return [result] if isinstance(result, dg.RunRequest) else list(result)

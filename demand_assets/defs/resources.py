@@ -3,20 +3,15 @@
 import logging
 from functools import cached_property
 
-import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from demand_assets.config import Settings
+from demand_assets.defs.retries import AWS_MAX_ATTEMPTS, KINESIS_MAX_ATTEMPTS, aws_client
 from demand_assets.storage.layout import Layout
 from demand_assets.storage.s3 import Bucket
 from demand_assets.stream.kinesis import StreamReader
-
-
-def _client(service: str, region_name: str | None):
-    # boto3 reads AWS_ENDPOINT_URL (the local emulator) and credentials from the environment.
-    return boto3.session.Session().client(service, region_name=region_name)
 
 
 class ArchiveResource(dg.ConfigurableResource):
@@ -49,7 +44,7 @@ class KinesisStreamResource(dg.ConfigurableResource):
     max_seconds_per_tick: float = 20.0
 
     def client(self):
-        return _client("kinesis", self.region_name)
+        return aws_client("kinesis", self.region_name, KINESIS_MAX_ATTEMPTS)
 
     def reader(self, log: logging.Logger | None = None) -> StreamReader:
         return StreamReader(
@@ -67,7 +62,8 @@ def resources_from_settings(settings: Settings, s3: S3Resource | None = None) ->
     from demand_assets.defs.checks import QueryEngineResource
     from demand_assets.defs.io_managers import ArchiveIOManager
 
-    s3 = s3 or S3Resource()
+    # Standard retry mode; dagster-aws hands `max_attempts` to botocore, which counts retries.
+    s3 = s3 or S3Resource(max_attempts=AWS_MAX_ATTEMPTS - 1)
     archive = ArchiveResource(s3=s3, bucket_name=settings.bucket, prefix=settings.prefix)
     return {
         "s3": s3,

@@ -93,7 +93,7 @@ def land_batch(
                 )
             )
         elif type(result) is Rejected:
-            rejected.append((result, change.arrival))
+            rejected.append((result, change.arrival, change.shard, change.seq))
             rejected_types[result.record_type or "unknown"] += 1
         else:
             skipped[result.item_type] += 1

@@ -15,21 +15,36 @@ _NAMESPACE = uuid.UUID("6f1d7a52-6a4b-4f0e-9a57-0d7f3c1e2b10")
 
 
 def error_objects(
-    layout: Layout, batch: str, rejected: Iterable[tuple[Rejected, str]]
+    layout: Layout, batch: str, rejected: Iterable[tuple[Rejected, ...]]
 ) -> list[tuple[str, bytes]]:
     """(key, body) of the error documents of a batch.
 
-    `rejected` pairs each rejection with the time it was read (ISO). Changes that failed for the
-    same reason are kept together (BR-017). Keys are deterministic in the batch and the message,
-    so a repeated tick rewrites its documents instead of adding new ones.
+    `rejected` pairs each rejection with the time it was read (ISO), and optionally the shard
+    and sequence number it was read at: `(rejection, read_at[, shard, sequence_number])`. With
+    them the document lists each event's position, which a replay keeps as the archived row's
+    provenance. Changes that failed for the same reason are kept together (BR-017). Keys are
+    deterministic in the batch and the message, so a repeated tick rewrites its documents
+    instead of adding new ones.
     """
-    groups: dict[str, tuple[str, list[str]]] = {}
-    for rejection, read_at in rejected:
-        when, events = groups.setdefault(rejection.message, (read_at, []))
+    groups: dict[str, tuple[str, list[str], list[dict]]] = {}
+    for rejection, read_at, *position in rejected:
+        when, events, positions = groups.setdefault(rejection.message, (read_at, [], []))
         events.append(rejection.original)
+        if position:
+            shard, sequence_number = position
+            positions.append(
+                {"shardId": shard, "sequenceNumber": sequence_number, "arrival": read_at}
+            )
     objects = []
-    for message, (when, events) in groups.items():
+    for message, (when, events, positions) in groups.items():
         name = uuid.uuid5(_NAMESPACE, f"{batch}\n{message}")
-        body = orjson.dumps(error_document(message, events, when), option=orjson.OPT_INDENT_2)
+        document = error_document(
+            message,
+            events,
+            when,
+            positions if len(positions) == len(events) else None,
+            batch,
+        )
+        body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
         objects.append((layout.error_key(when, str(name)), body))
     return objects

@@ -82,7 +82,9 @@ def test_bad_records_land_in_errors_with_their_original_json(defs, instance, set
     events = [e for d in documents for e in d["events"]]
     assert len(events) == len(malformed)
     for document in documents:
-        assert set(document) == {"timestamp", "error", "events"}
+        assert set(document) == {"timestamp", "error", "events", "positions", "batch"}
+        assert len(document["positions"]) == len(document["events"])
+        assert all(p["shardId"].startswith("shardId-") for p in document["positions"])
         assert document["error"]["message"]
     originals = set(events)
     for change in malformed:
@@ -150,7 +152,8 @@ def test_a_run_that_dies_between_formats_and_is_retried_archives_once(
 ):
     changes = generated(600, seed=4)
     put(kinesis, settings.stream_name, [(c.data, c.partition_key) for c in changes])
-    failing = build_definitions(settings, s3=ParquetFailingS3())
+    # Without step retries: the run dies at its first failed upload.
+    failing = build_definitions(settings, s3=ParquetFailingS3(), retry_policy=None)
 
     result = tick(defs, instance, None)
     for request in result.run_requests:
