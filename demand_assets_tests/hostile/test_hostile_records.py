@@ -4,6 +4,7 @@ stream, and no S3 key outside `{prefix}/` is ever written. Prints where each one
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from demand_assets_tests.hardening import Pipeline, generated, table
 from demand_assets_tests.hostile.corpus import KINESIS_MAX_RECORD, corpus
 
 PARTITION_KEY = "hostile"
+ERROR_KEY = re.compile(r"^errors/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z-[0-9a-f-]{36}\.json$")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 AROUND = datetime(2024, 1, 16, tzinfo=UTC)  # the builders' records are of 2024-01-15
 MAX_PUT_BYTES = 5 * 1024 * 1024
 
@@ -71,6 +74,13 @@ def test_hostile_records_end_in_errors_skipped_or_archived_and_never_stop_the_st
     outside = [k for k in everything if not k.startswith(f"{pipeline.settings.prefix}/")]
     assert not outside, outside
     assert all(".." not in k.split("/") and "\0" not in k for k in everything)
+
+    # error documents are named and stamped as SPEC sections 4 and 5 say
+    prefix = pipeline.settings.prefix
+    for key in pipeline.keys("errors/"):
+        assert ERROR_KEY.match(key[len(prefix) + 1 :]), key
+    for document in pipeline.error_documents():
+        assert TIMESTAMP.match(document["timestamp"]), document["timestamp"]
 
     # where each one ended
     messages_of: dict[str, list[str]] = {}
