@@ -5,6 +5,7 @@ verdict read back from S3, and the tables the tests print of what they tried."""
 from __future__ import annotations
 
 import gzip
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -182,7 +183,8 @@ def counted(items) -> str:
 
 
 def table(title: str, header: tuple[str, ...], rows: list[tuple]) -> str:
-    """A plain text table, printed by the tests (`make test-hardening` shows them)."""
+    """A plain text table of what a test tried and how it ended: printed, and appended to the
+    file `HARDENING_REPORT` names, if set."""
     cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
     widths = [min(100, max(len(r[i]) for r in cells)) for i in range(len(header))]
     lines = [f"\n{title}"]
@@ -194,4 +196,8 @@ def table(title: str, header: tuple[str, ...], rows: list[tuple]) -> str:
             lines.append("-+-".join("-" * w for w in widths))
     text = "\n".join(lines)
     print(text)
+    report = os.environ.get("HARDENING_REPORT")  # `make test-hardening` collects them there
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(text + "\n")
     return text

@@ -122,6 +122,7 @@ ATHENA_FAULTS = [
         Fault("athena", "StartQueryExecution", code="TooManyRequestsException", status=400),
         True,
         None,
+        slow=True,
     ),
     case(
         "StartQueryExecution TooManyRequestsException outage",
@@ -136,6 +137,7 @@ ATHENA_FAULTS = [
         Fault("athena", "GetQueryResults", code="InternalServerException", times=None),
         False,
         "InternalServerException",
+        slow=True,
     ),
     case(
         "the query FAILED (answered by the proxy)",
