@@ -20,8 +20,7 @@ from dagster_aws.s3 import S3Resource
 from demand_assets.config import Settings
 from demand_assets.definitions import build_definitions
 from demand_assets.defs.inprocess import evaluate_sensor, execute_request
-
-S3_RETRIES = 2
+from demand_assets_tests.hardening import S3_RETRIES
 
 
 def request_to_json(request: dg.RunRequest) -> str:

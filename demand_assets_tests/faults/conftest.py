@@ -9,9 +9,12 @@ from demand_assets_tests.faults.proxy import FaultProxy
 
 
 @pytest.fixture
-def proxy(aws, monkeypatch):
+def proxy(aws, s3, kinesis, monkeypatch):
     """The fault proxy; tests arm faults with `proxy.add(Fault(...))`. The SDK's retries are
-    bounded as in production's standard mode (3 attempts) so that bursts exhaust them."""
+    bounded as in production's standard mode (3 attempts) so that bursts exhaust them.
+
+    The `s3` and `kinesis` fixtures' clients are made before, so they reach the emulator
+    directly: what a test puts and reads back is never faulted."""
     faults = FaultProxy(aws).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", faults.url)
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")
