@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo headless test test-e2e lint validate bench clean
+.PHONY: setup demo headless test test-e2e test-hardening lint validate bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -37,6 +37,13 @@ test: setup lint validate
 
 test-e2e: setup
 	$(BIN)/python -m pytest demand_assets_tests/e2e -m slow -q
+
+# Faults, hostile input and privacy, slow cases included; prints what each test tried.
+test-hardening: setup
+	@mkdir -p .local && rm -f .local/hardening.txt
+	HARDENING_REPORT=$(CURDIR)/.local/hardening.txt $(BIN)/python -m pytest -q -p no:warnings \
+		-m "slow or not slow" demand_assets_tests/faults demand_assets_tests/hostile \
+		demand_assets_tests/privacy; status=$$?; cat .local/hardening.txt; exit $$status
 
 bench: setup
 	$(BIN)/python benchmarks/record_core.py

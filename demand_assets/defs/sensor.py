@@ -17,6 +17,7 @@ from dagster._core.storage.tags import (
 from demand_assets.defs.partitions import partition_window
 from demand_assets.defs.resources import ArchiveResource, KinesisStreamResource
 from demand_assets.records import RECORD_TYPES
+from demand_assets.records.timestamps import format_instant
 from demand_assets.runtime import gc_paused
 from demand_assets.storage.batches import BatchSummary, ChangeRead, land_batch
 from demand_assets.stream import checkpoints
@@ -105,8 +106,9 @@ def stream_sensor(
         batch = checkpoints.batch_name(
             stream.stream_name, read.first_read, min(r.arrival for r in read.records)
         )
+        # Arrivals as `…T…:…:….sssZ` (SPEC 2): error documents are stamped and named by them.
         changes = [
-            ChangeRead(r.shard_id, r.sequence_number, r.arrival.isoformat(), r.data)
+            ChangeRead(r.shard_id, r.sequence_number, format_instant(r.arrival), r.data)
             for r in read.records
         ]
         with gc_paused():

@@ -60,20 +60,33 @@ def scrub_image(image: dict) -> dict:
     return image
 
 
-_PII_NAME = re.compile(rb'"(?:' + b"|".join(n.encode() for n in PII_FIELDS) + rb')"')
+def _json_name(name: str) -> bytes:
+    """A pattern for `"name"` as JSON may write it: each character plain or `\\uXXXX`-escaped."""
+
+    def char(c: str) -> bytes:
+        hex_digits = "".join(f"[{h}{h.upper()}]" if h.isalpha() else h for h in f"{ord(c):04x}")
+        return b"(?:" + re.escape(c).encode() + rb"|\\u" + hex_digits.encode() + b")"
+
+    return b'"' + b"".join(char(c) for c in name) + b'"'
+
+
+_PII_NAME = re.compile(b"|".join(_json_name(n) for n in PII_FIELDS))
+_NOT_A_DELETION = re.compile(rb'"eventName"\s*:\s*"(?:INSERT|MODIFY)"')
 WITHHELD = b"[redacted: the rest of an unparseable REMOVE, from its first PII attribute on]"
 
 
 def scrub_unparsed(data: bytes) -> bytes:
-    """What may be kept of bytes that did not parse but mention a REMOVE.
+    """What may be kept of bytes that did not parse.
 
     A record that cannot be parsed cannot be proven not to be a deletion, and its values cannot
-    be told apart reliably; when it mentions REMOVE, everything from its first PII attribute on
-    is withheld.
+    be told apart reliably. Unless it shows an eventName of INSERT or MODIFY before its first PII
+    attribute (and mentions no REMOVE), everything from that attribute on is withheld: a REMOVE
+    cut before its eventName (keys in another order) or spelled with JSON escapes is a deletion
+    too.
     """
-    if b"REMOVE" not in data:
-        return data
     found = _PII_NAME.search(data)
     if found is None:
+        return data
+    if b"REMOVE" not in data and _NOT_A_DELETION.search(data, 0, found.start()):
         return data
     return data[: found.end()] + WITHHELD

@@ -27,8 +27,12 @@ class LandedChange:
 
 
 def without_deleted_pii(data: bytes) -> bytes:
-    """The change as it may be kept outside the archive: a REMOVE's PII redacted."""
-    if b"REMOVE" not in data:
+    """The change as it may be kept outside the archive: a REMOVE's PII redacted.
+
+    Bytes without `REMOVE` and without JSON escapes cannot be a REMOVE and are kept as they are;
+    others are parsed (`"REMOV\\u0045"` is a REMOVE too).
+    """
+    if b"REMOVE" not in data and b"\\u" not in data:
         return data
     try:
         change = orjson.loads(data)

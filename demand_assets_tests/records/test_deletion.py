@@ -309,6 +309,25 @@ class TestScrubUnparsed:
         assert scrubbed.count(WITHHELD) == 1
 
     @pytest.mark.parametrize(
+        "data",
+        [
+            # keys in another order (sorted: "dynamodb" first), cut before the eventName
+            orjson.dumps(
+                change_document("REMOVE", valid_item("notification", **PII)),
+                option=orjson.OPT_SORT_KEYS,
+            ).split(b'"eventID"')[0],
+            b'{"eventName":"REMOVE","dynamodb":{"OldImage":{"em\\u0061il":{"S":"fan@example.com"',
+            b'{"eventName":"REMOV\\u0045","dynamodb":{"OldImage":{"email":{"S":"fan@example.com"',
+        ],
+        ids=["sorted keys", "escaped PII name", "escaped REMOVE"],
+    )
+    def test_a_remove_not_spelled_out_before_the_cut_is_withheld(self, data):
+        scrubbed = scrub_unparsed(data)
+        assert WITHHELD in scrubbed
+        for value in PII.values():
+            assert value.encode() not in scrubbed
+
+    @pytest.mark.parametrize(
         "value",
         [
             b'{"S":"Hi Ann, SECRET',
