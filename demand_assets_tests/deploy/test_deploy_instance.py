@@ -105,7 +105,8 @@ def test_production_keeps_the_local_concurrency_limits(production_env):
     assert production == concurrency(instance_ref(LOCAL))
     assert production.run_queue_config.max_concurrent_runs == 4
     assert list(production.run_queue_config.tag_concurrency_limits) == [
-        {"key": "demand/record_type", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        {"key": "demand/record_type", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+        {"key": "demand/exclusive", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
     ]
     assert production.pool_config.default_pool_limit == 1
 

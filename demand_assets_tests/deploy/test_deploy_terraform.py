@@ -420,12 +420,14 @@ def test_the_roles_grant_every_aws_call_the_code_makes():
     kinesis = {f"kinesis:{api(c)}" for c in client_calls("stream/kinesis.py")}
     glue = {f"glue:{api(c)}" for c in client_calls("catalog/glue.py")}
     athena = {f"athena:{api(c)}" for c in client_calls("checks/engines.py")}
+    table = {f"dynamodb:{api(c)}" for c in client_calls("stream/table_scan.py")}
     s3 = {S3_ACTIONS[c] for c in client_calls("storage/s3.py")}  # KeyError: a new S3 call
 
     assert kinesis and glue and athena and s3
     assert kinesis <= granted("code_server")  # the sensor reads the stream
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= granted("code_server")
-    assert glue | athena | s3 <= granted("run")  # assets, Glue registration, checks
+    assert table == {"dynamodb:Scan"}  # DescribeTable is called on a plain client
+    assert glue | athena | s3 | table | {"dynamodb:DescribeTable"} <= granted("run")
     assert "kinesis:GetRecords" not in granted("run")
 
 

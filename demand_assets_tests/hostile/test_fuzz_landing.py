@@ -115,7 +115,10 @@ def _land_and_check(pipeline: Pipeline, ledger: Ledger, batch) -> None:
     events = Counter()
     for key in set(pipeline.keys("errors/")) - errors_before:
         document = orjson.loads(pipeline.get(key))
-        assert set(document) == {"timestamp", "error", "events"} and document["error"]["message"]
+        # SPEC's fields, plus where each event was read and its batch (kept for replays)
+        assert {"timestamp", "error", "events"} <= set(document)
+        assert set(document) <= {"timestamp", "error", "events", "positions", "batch"}
+        assert document["error"]["message"]
         events.update(document["events"])
 
     want_landed = Counter(

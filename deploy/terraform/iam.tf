@@ -14,6 +14,7 @@ locals {
   archive_objects      = "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/*"
   athena_objects       = "${aws_s3_bucket.archive.arn}/${local.athena_prefix}/*"
   compute_log_objects  = "${aws_s3_bucket.archive.arn}/${local.compute_logs_prefix}/*"
+  dynamodb_table       = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.dynamodb_table_name}"
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -316,6 +317,12 @@ data "aws_iam_policy_document" "run" {
       "glue:UpdateTable",
     ]
     resources = [local.glue_catalog, local.glue_database, local.glue_tables]
+  }
+
+  statement {
+    sid       = "BootstrapFromTheTable" # the bootstrap_from_table job scans the table
+    actions   = ["dynamodb:DescribeTable", "dynamodb:Scan"]
+    resources = [local.dynamodb_table]
   }
 
   statement {

@@ -33,6 +33,7 @@ locals {
     DEMAND_STREAM_NAME      = aws_kinesis_stream.changes.name
     DEMAND_STREAM_START     = var.stream_start
     DEMAND_GLUE_DATABASE    = aws_glue_catalog_database.archive.name
+    DEMAND_TABLE_NAME       = var.dynamodb_table_name
     DEMAND_QUERY_ENGINE     = "athena"
     DEMAND_ATHENA_WORKGROUP = aws_athena_workgroup.checks.name
     DEMAND_ATHENA_OUTPUT    = local.athena_output
