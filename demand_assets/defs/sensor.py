@@ -8,6 +8,8 @@ the cursor where it was: the next tick reads the same changes, names its batch t
 rewrites the same objects. Run keys (`{batch}:{type}`) make a repeated request launch nothing.
 """
 
+from datetime import date, timedelta
+
 import dagster as dg
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -34,27 +36,49 @@ TYPE_TAG = "demand/record_type"
 DEFAULT_INTERVAL_SECONDS = 10
 
 
+# Touched days further apart than this go to separate runs: a run over a range records every
+# day in it, so one old change beside today's must not make a run over the years between.
+MAX_GAP_DAYS = 7
+
+
 def run_requests(summary: BatchSummary) -> list[dg.RunRequest]:
-    """One run per record type: the partitions the batch touched, as one key or one range."""
+    """Per record type, the partitions the batch touched as one key or one range; days more
+    than MAX_GAP_DAYS apart are split into separate runs (run key suffixed by the first day)."""
     requests = []
     for record_type, days in summary.partitions().items():
-        tags = {BATCH_TAG: summary.batch, TYPE_TAG: record_type}
-        partition_key = None
-        if len(days) == 1:
-            partition_key = days[0]
-        else:
-            tags[ASSET_PARTITION_RANGE_START_TAG] = days[0]
-            tags[ASSET_PARTITION_RANGE_END_TAG] = days[-1]
-        requests.append(
-            dg.RunRequest(
-                job_name=archive_job_name(record_type),
-                run_key=f"{summary.batch}:{record_type}",
-                partition_key=partition_key,
-                run_config={"ops": {record_type: {"config": {"batch": summary.batch}}}},
-                tags=tags,
+        groups = gap_groups(days)
+        for group in groups:
+            tags = {BATCH_TAG: summary.batch, TYPE_TAG: record_type}
+            partition_key = None
+            if len(group) == 1:
+                partition_key = group[0]
+            else:
+                tags[ASSET_PARTITION_RANGE_START_TAG] = group[0]
+                tags[ASSET_PARTITION_RANGE_END_TAG] = group[-1]
+            run_key = f"{summary.batch}:{record_type}"
+            requests.append(
+                dg.RunRequest(
+                    job_name=archive_job_name(record_type),
+                    run_key=run_key if len(groups) == 1 else f"{run_key}:{group[0]}",
+                    partition_key=partition_key,
+                    run_config={"ops": {record_type: {"config": {"batch": summary.batch}}}},
+                    tags=tags,
+                )
             )
-        )
     return requests
+
+
+def gap_groups(days: list[str], max_gap: int = MAX_GAP_DAYS) -> list[list[str]]:
+    """Sorted days in groups, a new group wherever the next day is more than max_gap away."""
+    groups: list[list[str]] = []
+    for day in sorted(days):
+        if groups and date.fromisoformat(day) - date.fromisoformat(groups[-1][-1]) <= timedelta(
+            days=max_gap
+        ):
+            groups[-1].append(day)
+        else:
+            groups.append([day])
+    return groups
 
 
 def archive_jobs(partitions: dg.DailyPartitionsDefinition) -> list:

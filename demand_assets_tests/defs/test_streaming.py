@@ -261,3 +261,30 @@ def test_a_rebuild_streams_its_partition_in_chunks_into_large_row_groups(
     for fmt, archived_rows in archived(s3, settings).items():
         on_day = Counter(r["provenance"]["eventID"] for _, d, r in archived_rows if d == day)
         assert set(on_day) == set(batch_order) and max(on_day.values()) == 1, fmt
+
+
+def test_days_far_apart_go_to_separate_runs_so_no_run_spans_the_years_between():
+    from demand_assets.defs.sensor import run_requests
+    from demand_assets.storage.batches import BatchSummary
+
+    summary = BatchSummary(batch="b1", stream="s")
+    summary.archivable = {
+        "demand/2024-01-05": 1,
+        "demand/2026-11-20": 3,
+        "demand/2026-11-21": 2,
+        "demand/2026-11-27": 1,  # 6 days on: the same run
+        "sale/2027-02-01": 1,
+    }
+    requests = {r.run_key: r for r in run_requests(summary)}
+
+    assert set(requests) == {"b1:demand:2024-01-05", "b1:demand:2026-11-20", "b1:sale"}
+    assert requests["b1:demand:2024-01-05"].partition_key == "2024-01-05"
+    recent = requests["b1:demand:2026-11-20"].tags
+    assert (
+        recent["dagster/asset_partition_range_start"],
+        recent["dagster/asset_partition_range_end"],
+    ) == (
+        "2026-11-20",
+        "2026-11-27",
+    )
+    assert requests["b1:sale"].partition_key == "2027-02-01"
