@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo headless test test-e2e test-hardening lint validate bench clean
+.PHONY: setup demo headless test test-e2e test-hardening lint validate bench bench-load clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -48,6 +48,12 @@ test-hardening: setup
 bench: setup
 	$(BIN)/python benchmarks/record_core.py
 	$(BIN)/python benchmarks/stream_drain.py
+
+# Load: a 1,000,000-record partition rebuilt, and 1,000,000 changes soaked through the local
+# stack (about 25 minutes on 2 cores).
+bench-load: setup
+	$(BIN)/python benchmarks/rebuild_memory.py
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
