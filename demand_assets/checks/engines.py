@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import os
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import duckdb
 import fastavro
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import sqlglot
 
-from demand_assets.formats.arrow import arrow_schema
+from demand_assets.formats.arrow import arrow_schema, to_table
+from demand_assets.formats.parquet import ParquetWriter
 from demand_assets.storage.layout import Layout
 
 
@@ -107,12 +107,14 @@ def _typed(value: str | None, athena_type: str):
 
 
 class DuckDBEngine:
-    """Runs the same SQL with DuckDB over the archive's files, read through pyarrow.
+    """Runs the same SQL with DuckDB over the archive's files.
 
-    DuckDB has no httpfs or Avro extension offline: Parquet partitions are registered as
-    pyarrow datasets on S3, Avro partitions are streamed through fastavro into Arrow. Only the
-    partition a check asks about is loaded, and only the columns its SQL names, so a check of a
-    partition of millions of rows holds a few columns, never the rows as Python objects.
+    DuckDB has no httpfs or Avro extension offline, so the partition a check asks about is
+    staged on local disk as Parquet: Parquet files are copied as they are, Avro files are
+    streamed through fastavro into a Parquet file a chunk at a time. DuckDB's own Parquet
+    reader then scans the files, reading only the columns and struct fields the SQL names, so
+    checking a partition of millions of rows holds neither its rows nor its columns in memory.
+    Staged files live as long as the engine (one check evaluation).
     """
 
     name = "duckdb"
@@ -120,8 +122,8 @@ class DuckDBEngine:
 
     def __init__(self, filesystem: pafs.FileSystem, bucket: str, layout: Layout):
         self.filesystem, self.bucket, self.layout = filesystem, bucket, layout
-        # (type, format, day) -> the columns loaded and their table; one engine, one evaluation
-        self._loaded: dict[tuple[str, str, str], tuple[frozenset[str], pa.Table]] = {}
+        self._staging = tempfile.TemporaryDirectory(prefix="demand-checks-")
+        self._staged: dict[tuple[str, str, str], list[str]] = {}
 
     def query(self, sql: str, *, day: str) -> QueryResult:
         expression = sqlglot.parse_one(sql, read="athena")
@@ -132,8 +134,7 @@ class DuckDBEngine:
                 table.set("db", None)
                 table.set("catalog", None)
                 record_type, fmt = name.rsplit("_", 1)
-                columns = referenced_columns(expression, record_type)
-                connection.register(name, self._table(record_type, fmt, day, columns))
+                self._create_view(connection, name, record_type, fmt, day)
             cursor = connection.execute(expression.sql(dialect="duckdb"))
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
@@ -141,64 +142,62 @@ class DuckDBEngine:
             connection.close()
         return QueryResult(rows, None, self.name)
 
-    def _table(self, record_type: str, fmt: str, day: str, columns: frozenset[str]) -> pa.Table:
-        """One partition's table at a time, with the columns of every check of its type, so
-        the checks of one table load it once."""
-        key = (record_type, fmt, day)
-        loaded = self._loaded.get(key)
-        if loaded is None or not columns <= loaded[0]:
-            columns = columns | check_columns(record_type) | (loaded[0] if loaded else frozenset())
-            self._loaded.clear()  # free the previous table before reading the next
-            loaded = (columns, self._partition(record_type, fmt, day, columns))
-            self._loaded[key] = loaded
-        return loaded[1]
-
-    def _partition(self, record_type: str, fmt: str, day: str, columns: frozenset[str]) -> pa.Table:
-        prefix = self.layout.partition_prefix(fmt, record_type, day)
-        selector = pafs.FileSelector(f"{self.bucket}/{prefix}", allow_not_found=True)
-        paths = [
-            info.path
-            for info in self.filesystem.get_file_info(selector)
-            if info.type == pafs.FileType.File
-            and not info.base_name.startswith(("_", "."))
-            and info.base_name.endswith(f".{fmt}")
-        ]
-        schema = pa.schema([f for f in arrow_schema(record_type) if f.name in columns])
-        if not columns:  # count(*) alone: rows, no values
-            rows = self._count(fmt, paths)
-            table = pa.table({"partition_date": pa.array([day] * rows, pa.string())})
-            return table
-        if fmt == "parquet" and paths:
-            dataset = ds.dataset(paths, filesystem=self.filesystem, format="parquet")
-            table = dataset.to_table(columns=schema.names)
+    def _create_view(self, connection, name: str, record_type: str, fmt: str, day: str) -> None:
+        paths = self._stage(record_type, fmt, day)
+        if paths:
+            files = ", ".join(f"'{path}'" for path in paths)
+            source = f"read_parquet([{files}])"
         else:
-            batches = [b for path in paths for b in self._avro_batches(path, schema)]
-            table = pa.Table.from_batches(batches, schema=schema)
-        return table.append_column("partition_date", pa.array([day] * table.num_rows, pa.string()))
+            connection.register(
+                f"{name}_empty", pa.Table.from_pylist([], arrow_schema(record_type))
+            )
+            source = f'"{name}_empty"'
+        connection.execute(
+            f"CREATE VIEW \"{name}\" AS SELECT *, '{day}' AS partition_date FROM {source}"
+        )
 
-    def _avro_batches(self, path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        names = schema.names
-        with self.filesystem.open_input_stream(path, buffer_size=1 << 20) as stream:
+    def _stage(self, record_type: str, fmt: str, day: str) -> list[str]:
+        key = (record_type, fmt, day)
+        if key not in self._staged:
+            prefix = self.layout.partition_prefix(fmt, record_type, day)
+            selector = pafs.FileSelector(f"{self.bucket}/{prefix}", allow_not_found=True)
+            remote = [
+                info.path
+                for info in self.filesystem.get_file_info(selector)
+                if info.type == pafs.FileType.File
+                and not info.base_name.startswith(("_", "."))
+                and info.base_name.endswith(f".{fmt}")
+            ]
+            local = []
+            for i, path in enumerate(remote):
+                target = os.path.join(self._staging.name, f"{record_type}-{fmt}-{day}-{i}.parquet")
+                if fmt == "parquet":
+                    self._copy(path, target)
+                else:
+                    self._avro_to_parquet(path, target, record_type)
+                local.append(target)
+            self._staged[key] = local
+        return self._staged[key]
+
+    def _copy(self, path: str, target: str) -> None:
+        with self.filesystem.open_input_stream(path) as source, open(target, "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+
+    def _avro_to_parquet(self, path: str, target: str, record_type: str) -> None:
+        with (
+            self.filesystem.open_input_stream(path, buffer_size=1 << 20) as source,
+            open(target, "wb") as out,
+        ):
+            writer = ParquetWriter(out, record_type)
             chunk: list[dict] = []
-            for record in fastavro.reader(_Readable(stream)):
-                chunk.append({name: record[name] for name in names})
+            for record in fastavro.reader(_Readable(source)):
+                chunk.append(record)
                 if len(chunk) == self.AVRO_CHUNK_RECORDS:
-                    yield pa.RecordBatch.from_pylist(chunk, schema=schema)
+                    writer.write(to_table(record_type, chunk))
                     chunk = []
-            if chunk:
-                yield pa.RecordBatch.from_pylist(chunk, schema=schema)
-
-    def _count(self, fmt: str, paths: list[str]) -> int:
-        if fmt == "parquet":
-            if not paths:
-                return 0
-            return ds.dataset(paths, filesystem=self.filesystem, format="parquet").count_rows()
-        rows = 0
-        for path in paths:
-            with self.filesystem.open_input_stream(path, buffer_size=1 << 20) as stream:
-                blocks = fastavro.block_reader(_Readable(stream))
-                rows += sum(block.num_records for block in blocks)
-        return rows
+            writer.write(to_table(record_type, chunk))
+            writer.close()
 
 
 class _Readable:
@@ -215,28 +214,6 @@ class _Readable:
 
     def tell(self) -> int:
         return self.position
-
-
-@functools.cache
-def check_columns(record_type: str) -> frozenset[str]:
-    """The columns the per-format checks of a record type name."""
-    from demand_assets.checks.sql import per_format_checks
-
-    columns: frozenset[str] = frozenset()
-    for check in per_format_checks(record_type):
-        sql = check.sql.format(table=f"{record_type}_parquet", day="2000-01-01")
-        columns |= referenced_columns(sqlglot.parse_one(sql, read="athena"), record_type)
-    return columns
-
-
-def referenced_columns(expression: sqlglot.exp.Expression, record_type: str) -> frozenset[str]:
-    """The record type's top-level fields that a query names (all of them for `SELECT *`;
-    none for `count(*)` alone)."""
-    fields = {f.name for f in arrow_schema(record_type)}
-    stars = expression.find_all(sqlglot.exp.Star)
-    if any(not isinstance(star.parent, sqlglot.exp.Count) for star in stars):
-        return frozenset(fields)
-    return frozenset(i.name for i in expression.find_all(sqlglot.exp.Identifier)) & fields
 
 
 def s3_filesystem() -> pafs.S3FileSystem:

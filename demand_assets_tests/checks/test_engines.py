@@ -4,7 +4,6 @@ queues), and the SQL text of the checks transpiling for DuckDB."""
 from __future__ import annotations
 
 import boto3
-import pytest
 import requests
 import sqlglot
 
@@ -58,23 +57,3 @@ def test_types_without_pii_have_no_pii_check():
     names = {t: {c.name for c in per_format_checks(t)} for t in RECORD_TYPES}
     assert "deleted_rows_keep_no_pii" in names["demand"] | names["notification"]
     assert "deleted_rows_keep_no_pii" not in names["event"] | names["sale"]
-
-
-@pytest.mark.parametrize(
-    ("sql", "columns"),
-    [
-        ("SELECT count(*) FROM t WHERE partition_date = '2026-01-01'", set()),
-        ("SELECT * FROM t", "all"),
-        (
-            'SELECT t."provenance"."eventID", min(t."reference"."id") FROM t '
-            'WHERE t."isDeleted" = true GROUP BY 1',
-            {"provenance", "reference", "isDeleted"},
-        ),
-    ],
-)
-def test_duckdb_loads_only_the_columns_a_query_names(sql, columns):
-    from demand_assets.checks.engines import referenced_columns
-    from demand_assets.formats.arrow import arrow_schema
-
-    found = referenced_columns(sqlglot.parse_one(sql, read="athena"), "demand")
-    assert found == (set(arrow_schema("demand").names) if columns == "all" else columns)
