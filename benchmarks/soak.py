@@ -57,6 +57,11 @@ def main() -> None:
         f"{args.records / figures['seconds']:,.0f} changes/s "
         f"({figures['ticks']} ticks, {figures['runs']} runs in {args.workers} workers)"
     )
+    if figures["failed_ticks"]:
+        print(
+            f"  ticks that failed and were retried by the next tick: {len(figures['failed_ticks'])}"
+            f" (first: {figures['failed_ticks'][0]})"
+        )
     print(f"  peak RSS, sensor process:  {figures['sensor_peak']:>7,.0f} MiB")
     print(
         f"  peak RSS, run workers:     {figures['worker_peak']:>7,.0f} MiB "
@@ -121,13 +126,19 @@ def soak(records: int, workers: int) -> dict:
     runner = RunQueue(workers, settings)
     baseline = runner.pool.submit(peak_rss_mib).result()
     cursor, ticks, produced, errors = None, 0, None, 0
+    failed_ticks: list[str] = []
     started = time.perf_counter()
     producer.start()
     try:
         while True:
             tick_started = time.perf_counter()
-            result = evaluate_sensor(defs, instance, cursor)
             ticks += 1
+            try:
+                result = evaluate_sensor(defs, instance, cursor)
+            except Exception as exc:  # as the daemon does: the tick fails, the next one retries
+                failed_ticks.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+                runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)
+                continue
             cursor = result.cursor or cursor
             if produced is None and not done.empty():
                 produced = done.get()
@@ -137,6 +148,9 @@ def soak(records: int, workers: int) -> dict:
                 break
             runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)
         runner.join()
+    except BaseException:
+        producer.terminate()  # the failure is the news: do not wait for a million puts
+        raise
     finally:
         runner.close()
         producer.join()
@@ -159,6 +173,7 @@ def soak(records: int, workers: int) -> dict:
         "baseline": baseline,
         "put_ids": put_ids,
         "errors": errors,
+        "failed_ticks": failed_ticks,
     }
 
 

@@ -55,6 +55,7 @@ class _Shard:
     iterator: str | None = None
     ended: bool = False  # closed and read to its end: children may start
     idle: bool = False  # nothing more to read in this tick
+    server_errors: int = 0  # 5xx answers retried in this tick
 
 
 class StreamReader:
@@ -190,6 +191,17 @@ class StreamReader:
                 self.log.warning("shard %s: throttled (%s); backing off", shard.shard_id, code)
                 self.sleep(min(0.2 * result.retries, 1.0))
                 return True
+            if _server_error(exc) and shard.server_errors < SERVER_ERROR_RETRIES:
+                shard.server_errors += 1
+                self.log.warning(
+                    "shard %s: service error (%s); retrying (%d of %d)",
+                    shard.shard_id,
+                    code or "HTTP 5xx",
+                    shard.server_errors,
+                    SERVER_ERROR_RETRIES,
+                )
+                self.sleep(min(0.2 * shard.server_errors, 1.0))
+                return True
             if code == "ResourceNotFoundException":
                 self.log.warning("shard %s: vanished (%s); skipping it", shard.shard_id, exc)
                 shard.idle = True  # not ended: its checkpoint stays as it was
@@ -279,6 +291,17 @@ def _parse_get_records(response_dict, customized_response_dict, **_) -> None:
     ]
     customized_response_dict.update(body)
     response_dict["body"] = b"{}"
+
+
+# A 5xx from Kinesis (InternalFailure, ServiceUnavailable) is retried this many times per shard
+# and tick, with back-off, on top of the SDK's own attempts; past that the tick fails, naming
+# the error, and the next tick starts again from the same checkpoints.
+SERVER_ERROR_RETRIES = 3
+
+
+def _server_error(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return status >= 500 or _code(exc) in ("InternalFailure", "ServiceUnavailable")
 
 
 def _code(exc: ClientError) -> str:

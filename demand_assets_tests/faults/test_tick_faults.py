@@ -70,6 +70,12 @@ READ_FAULTS = [
         slow=True,
     ),
     case(
+        "GetRecords 500 InternalFailure past the SDK's retries (a few answers)",
+        Fault("kinesis", "GetRecords", code="InternalFailure", status=500, times=KINESIS_CALLS + 1),
+        True,
+        "service error (InternalFailure); retrying",
+    ),
+    case(
         "GetRecords 500 InternalFailure outage",
         Fault("kinesis", "GetRecords", code="InternalFailure", status=500, times=None),
         False,
