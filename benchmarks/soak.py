@@ -1,15 +1,17 @@
 """Soak: 1,000,000 changes through the local stack with bounded memory, nothing lost or doubled.
 
-A producer process puts `--records` generated changes on a 2-shard stream of the emulator as
-fast as it accepts them, while this process ticks `demand_stream_sensor` at its interval and a
-run queue shaped like dagster.yaml's (see stream_drain.py) executes the runs in long-lived
-worker processes. When the producer is done and the stream drained, every archived row is read
-back: each change must appear exactly once per format.
+A producer process puts `--records` generated changes on a `--shards`-shard stream of the
+emulator as fast as it accepts them (16 shards by default: the emulator's PutRecords costs time
+in proportion to the records already in the shard, so a million records in 2 shards would
+spend hours in the emulator alone). Meanwhile this process ticks `demand_stream_sensor` at its
+interval, and a run queue shaped like dagster.yaml's (see stream_drain.py) executes the runs
+in long-lived worker processes. When the producer is done and the stream drained, every
+archived row is read back: each change must appear exactly once per format.
 
 Reported: throughput, the peak RSS of the sensor process and of the run workers, against a
 baseline measured in the same run (a worker's RSS once the definitions are loaded).
 
-    .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2]
+    .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2] [--shards 16]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=16)
     args = parser.parse_args()
 
     import logging
@@ -46,12 +49,12 @@ def main() -> None:
     moto = MotoServer.start()
     os.environ.update(moto.environment())
     try:
-        figures = soak(args.records, args.workers)
+        figures = soak(args.records, args.workers, args.shards)
         rows = read_back()
     finally:
         moto.stop()
 
-    print(f"soak: {args.records:,} changes through the local stack")
+    print(f"soak: {args.records:,} changes through the local stack ({args.shards} shards)")
     print(
         f"  {figures['seconds']:.0f} s from the first put to the last partition written: "
         f"{args.records / figures['seconds']:,.0f} changes/s "
@@ -104,7 +107,7 @@ def produce(environment: dict, stream: str, records: int, ids_path: str, done) -
     done.put(len(ids))
 
 
-def soak(records: int, workers: int) -> dict:
+def soak(records: int, workers: int, shards: int) -> dict:
     import dagster as dg
 
     from demand_assets.config import Settings
@@ -113,7 +116,7 @@ def soak(records: int, workers: int) -> dict:
     from demand_assets.defs.sensor import DEFAULT_INTERVAL_SECONDS
 
     settings = Settings(bucket="bench-soak", stream_name="bench-soak")
-    setup(settings.stream_name, settings.bucket)
+    setup(settings.stream_name, settings.bucket, shards)
     context = multiprocessing.get_context("spawn")
     done = context.Queue()
     ids_path = os.path.join(tempfile.mkdtemp(), "put.ids")

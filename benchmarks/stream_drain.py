@@ -75,11 +75,11 @@ def main() -> None:
     print("targets met (drain >= 10,000 records/s, p95 < 30 s)" if ok else "targets NOT met")
 
 
-def setup(stream: str, bucket: str):
+def setup(stream: str, bucket: str, shards: int = 2):
     import boto3
 
     kinesis, s3 = boto3.client("kinesis"), boto3.client("s3")
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    kinesis.create_stream(StreamName=stream, ShardCount=shards)
     s3.create_bucket(Bucket=bucket)
     return kinesis, s3
 
