@@ -251,3 +251,21 @@ def sample_records(record_type: str) -> list[dict]:
             raise AssertionError(f"sample {record_type} {event_name} not archivable: {result}")
         records.append(result.record)
     return records
+
+
+def create_keyed_table(client, name: str, *, range_key_first: bool = False) -> None:
+    """A pay-per-request DynamoDB table keyed like the demand table: `pk` (hash), `sk` (range).
+    `range_key_first` lists the range key first in the schema, as DescribeTable may."""
+    key_schema = [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    client.create_table(
+        TableName=name,
+        KeySchema=key_schema[::-1] if range_key_first else key_schema,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -18,7 +18,7 @@ from demand_assets.defs.sensor import TYPE_TAG
 from demand_assets.records.snapshot import snapshot_event_id
 from demand_assets.records.timestamps import format_instant
 from demand_assets.storage.batches import BatchSummary
-from demand_assets_tests.builders import image, valid_item
+from demand_assets_tests.builders import create_keyed_table, image, valid_item
 from demand_assets_tests.defs.operating import archived_event_ids, run_all
 from demand_assets_tests.defs.pipeline import archived, keys
 
@@ -49,18 +49,7 @@ def _items() -> tuple[list[dict], list[dict], dict]:
 @pytest.fixture
 def table(settings, aws):
     client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=settings.table_name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_keyed_table(client, settings.table_name)
     archivable, others, invalid = _items()
     for item in [*archivable, *others, invalid]:
         client.put_item(TableName=settings.table_name, Item=image(item))

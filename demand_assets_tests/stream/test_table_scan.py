@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from demand_assets.stream.table_scan import TableScanner, key_names
+from demand_assets_tests.builders import create_keyed_table
 
 TABLE = "scan-test"
 
@@ -21,18 +22,7 @@ TABLE = "scan-test"
 def dynamodb(aws):
     # One attempt per call: the scanner's own back-off is what these tests look at.
     client = boto3.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-            {"AttributeName": "pk", "KeyType": "HASH"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_keyed_table(client, TABLE, range_key_first=True)
     for i in range(23):
         client.put_item(
             TableName=TABLE,
