@@ -147,6 +147,13 @@ def soak(records: int, workers: int, shards: int) -> dict:
                 produced = done.get()
             if result.run_requests:
                 runner.submit(result.run_requests)
+                print(
+                    f"  {time.perf_counter() - started:6.0f} s  tick {ticks}: "
+                    f"{len(result.run_requests)} runs requested, {runner.done} done, "
+                    f"{runner.queued} queued or running"
+                    + (", producer done" if produced is not None else ""),
+                    flush=True,
+                )
             elif produced is not None:
                 break
             runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)

@@ -145,10 +145,12 @@ def drain(backlog: int, workers: int) -> dict:
 class RunQueue:
     """The daemon's run queue, in miniature: at most `workers` runs at once and one run per
     record type at a time (dagster.yaml's tag limit), each executed in process by a long-lived
-    worker process that loaded the definitions once."""
+    worker process that loaded the definitions once. As in the daemon, runs are dequeued by
+    their own thread while the sensor ticks: a slow tick does not leave workers idle."""
 
     def __init__(self, workers: int, settings) -> None:
         import multiprocessing
+        import threading
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers
@@ -163,50 +165,74 @@ class RunQueue:
         self.done = 0
         self.run_seconds = 0.0
         self.peak_rss_mib = 0.0  # the largest peak RSS a worker reported
+        self.failure: BaseException | None = None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._dequeuer = threading.Thread(target=self._dequeue, daemon=True)
+        self._dequeuer.start()
 
     def submit(self, requests) -> None:
-        self.pending += [
-            (r.tags["demand/record_type"], r.job_name, r.run_config, r.partition_key, r.tags)
-            for r in requests
-        ]
-        self._start()
+        with self._lock:
+            self.pending += [
+                (r.tags["demand/record_type"], r.job_name, r.run_config, r.partition_key, r.tags)
+                for r in requests
+            ]
+            self._start()
 
-    def _start(self) -> None:
+    @property
+    def queued(self) -> int:
+        with self._lock:
+            return len(self.pending) + len(self.running)
+
+    def _start(self) -> None:  # under the lock
         for item in list(self.pending):
-            busy = set(self.running.values())
             if len(self.running) >= self.workers:
                 break
-            if item[0] in busy:
+            if item[0] in set(self.running.values()):
                 continue
             self.pending.remove(item)
             self.running[self.pool.submit(_worker_run, *item[1:])] = item[0]
 
-    def _reap(self, timeout: float | None) -> None:
+    def _dequeue(self) -> None:
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        if not self.running:
-            return
-        finished, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in finished:
-            del self.running[future]
-            seconds, peak = future.result()  # raises if the run failed
-            self.run_seconds += seconds
-            self.peak_rss_mib = max(self.peak_rss_mib, peak)
-            self.done += 1
-        self._start()
+        while not self._closed.is_set():
+            with self._lock:
+                running = list(self.running)
+            if not running:
+                self._closed.wait(0.2)
+                continue
+            finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            with self._lock:
+                for future in finished:
+                    del self.running[future]
+                    try:
+                        seconds, peak = future.result()
+                    except BaseException as exc:  # a failed run: reported by wait_until / join
+                        self.failure = self.failure or exc
+                        continue
+                    self.run_seconds += seconds
+                    self.peak_rss_mib = max(self.peak_rss_mib, peak)
+                    self.done += 1
+                self._start()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise RuntimeError("a run failed") from self.failure
 
     def wait_until(self, deadline: float) -> None:
-        while time.perf_counter() < deadline:
-            if not self.running:
-                time.sleep(max(0.0, deadline - time.perf_counter()))
-                return
-            self._reap(max(0.0, deadline - time.perf_counter()))
+        time.sleep(max(0.0, deadline - time.perf_counter()))
+        self._raise_failure()
 
     def join(self) -> None:
-        while self.running or self.pending:
-            self._reap(None)
+        while self.queued:
+            self._raise_failure()
+            time.sleep(0.2)
+        self._raise_failure()
 
     def close(self) -> None:
+        self._closed.set()
+        self._dequeuer.join()
         self.pool.shutdown(cancel_futures=True)
 
 
