@@ -1,9 +1,10 @@
 """Soak: 1,000,000 changes through the local stack with bounded memory, nothing lost or doubled.
 
 A producer process puts `--records` generated changes on a `--shards`-shard stream of the
-emulator as fast as it accepts them (16 shards by default: the emulator's PutRecords costs time
-in proportion to the records already in the shard, so a million records in 2 shards would
-spend hours in the emulator alone). Meanwhile this process ticks `demand_stream_sensor` at its
+emulator as fast as it accepts them (64 shards by default: the emulator copies a shard's whole
+key list to number every record it puts, so its PutRecords costs time in proportion to the
+records already in the shard; with 16 shards, a million records kept the emulator's core busy
+with that copy and the pipeline's S3 calls waited behind it). Meanwhile this process ticks `demand_stream_sensor` at its
 interval, and a run queue shaped like dagster.yaml's (see stream_drain.py) executes the runs
 in long-lived worker processes. When the producer is done and the stream drained, every
 archived row is read back: each change must appear exactly once per format.
@@ -11,7 +12,7 @@ archived row is read back: each change must appear exactly once per format.
 Reported: throughput, the peak RSS of the sensor process and of the run workers, against a
 baseline measured in the same run (a worker's RSS once the definitions are loaded).
 
-    .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2] [--shards 16]
+    .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2] [--shards 64]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--shards", type=int, default=64)
     args = parser.parse_args()
 
     import logging
