@@ -4,13 +4,15 @@ A producer process puts `--records` generated changes on a `--shards`-shard stre
 emulator as fast as it accepts them (64 shards by default: the emulator copies a shard's whole
 key list to number every record it puts, so its PutRecords costs time in proportion to the
 records already in the shard; with 16 shards, a million records kept the emulator's core busy
-with that copy and the pipeline's S3 calls waited behind it). Meanwhile this process ticks `demand_stream_sensor` at its
-interval, and a run queue shaped like dagster.yaml's (see stream_drain.py) executes the runs
-in long-lived worker processes. When the producer is done and the stream drained, every
-archived row is read back: each change must appear exactly once per format.
+with that copy and the pipeline's S3 calls waited behind it). Meanwhile this process ticks
+`demand_stream_sensor` at its interval, and a run queue shaped like dagster.yaml's (see
+stream_drain.py) executes the runs in long-lived worker processes, each run with an instance
+of its own as a daemon-launched run has. When the producer is done and the stream drained,
+every archived row is read back: each change must appear exactly once per format.
 
-Reported: throughput, the peak RSS of the sensor process and of the run workers, against a
-baseline measured in the same run (a worker's RSS once the definitions are loaded).
+Reported: throughput, the peak RSS of the sensor process and the largest peak RSS of a run
+(a worker's peak is reset before each run), against a baseline measured in the same run (a
+worker's RSS once the definitions are loaded).
 
     .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2] [--shards 64]
 """
@@ -68,7 +70,7 @@ def main() -> None:
         )
     print(f"  peak RSS, sensor process:  {figures['sensor_peak']:>7,.0f} MiB")
     print(
-        f"  peak RSS, run workers:     {figures['worker_peak']:>7,.0f} MiB "
+        f"  peak RSS, largest run:     {figures['worker_peak']:>7,.0f} MiB "
         f"(baseline, definitions loaded: {figures['baseline']:,.0f} MiB; "
         f"ratio {figures['worker_peak'] / figures['baseline']:.1f})"
     )

@@ -240,26 +240,30 @@ _WORKER: dict = {}
 
 
 def _worker_start(environment: dict, settings) -> None:
-    import dagster as dg
 
     from demand_assets.definitions import build_definitions
 
     warnings.filterwarnings("ignore")
     os.environ.update(environment)
     _WORKER["defs"] = build_definitions(settings)
-    _WORKER["instance"] = dg.DagsterInstance.ephemeral()
 
 
 def _worker_run(job_name, run_config, partition_key, tags) -> tuple[float, float]:
+    """One run, as the daemon launches it: its own (in-memory) instance, so no run's events
+    stay behind in the worker; the peak RSS is reset first, so the figure is this run's."""
+    import dagster as dg
+
+    reset_peak_rss()
     started = time.perf_counter()
     job = _WORKER["defs"].resolve_job_def(job_name)
-    result = job.execute_in_process(
-        run_config=run_config,
-        partition_key=partition_key,
-        tags=tags,
-        instance=_WORKER["instance"],
-        raise_on_error=True,
-    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            run_config=run_config,
+            partition_key=partition_key,
+            tags=tags,
+            instance=instance,
+            raise_on_error=True,
+        )
     assert result.success
     return time.perf_counter() - started, peak_rss_mib()
 
@@ -271,6 +275,12 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def reset_peak_rss() -> None:
+    """Set this process's VmHWM back to its current RSS (Linux: clear_refs, value 5)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
 
 
 def execute(defs, instance, request) -> None:
