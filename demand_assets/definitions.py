@@ -28,10 +28,10 @@ def build_definitions(
     `retry_policy` is the steps' policy for transient AWS errors (None: no step retries)."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings)
-    jobs = archive_jobs(partitions)
+    jobs = archive_jobs()
     checks = all_record_checks(partitions, retry_policy)
     check_keys = check_keys_by_type(checks)
-    compact = compact_job(partitions)
+    compact = compact_job()
     operations = operation_jobs(partitions, retry_policy)
     return dg.Definitions(
         assets=record_assets(partitions, retry_policy) + catalog_assets(partitions, retry_policy),

@@ -109,7 +109,7 @@ def unrequested(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> 
     ]
 
 
-def compact_job(partitions: dg.DailyPartitionsDefinition):
+def compact_job():
     """The record assets, their Glue partitions and their checks; requests select one type."""
     selection = dg.AssetSelection.assets(*RECORD_TYPES) | dg.AssetSelection.assets(
         *(f"{t}_glue_partitions" for t in RECORD_TYPES)
@@ -117,7 +117,6 @@ def compact_job(partitions: dg.DailyPartitionsDefinition):
     return dg.define_asset_job(
         COMPACT_JOB,
         selection=selection,
-        partitions_def=partitions,
         description=(
             "Rebuilds partitions of a record type from every landed batch into one file per "
             "format, registers them in Glue and runs the checks. Requested by daily_compaction "

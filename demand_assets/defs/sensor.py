@@ -81,7 +81,7 @@ def gap_groups(days: list[str], max_gap: int = MAX_GAP_DAYS) -> list[list[str]]:
     return groups
 
 
-def archive_jobs(partitions: dg.DailyPartitionsDefinition) -> list:
+def archive_jobs() -> list:
     """What sensor runs execute: one record asset and its Glue partitions, without checks
     (those run in backfills, the daily compaction and from the UI; not every ten seconds). One
     job per record type, so a run request needs no asset selection, which would bring the
@@ -92,7 +92,6 @@ def archive_jobs(partitions: dg.DailyPartitionsDefinition) -> list:
             selection=dg.AssetSelection.assets(
                 record_type, f"{record_type}_glue_partitions"
             ).without_checks(),
-            partitions_def=partitions,
             description=f"Archives the {record_type} changes of one landed batch; "
             "launched by demand_stream_sensor.",
         )
