@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from datetime import date
 
-DEFAULT_FIRST_PARTITION = "2020-01-01"
+from demand_assets.records.partition_date import DEFAULT_FIRST_PARTITION
+
 DEFAULT_FUTURE_DAYS = 400  # sales are announced months ahead
 
 
@@ -22,25 +23,39 @@ class Settings:
     query_engine: str = "duckdb"
     athena_workgroup: str = "primary"
     athena_output: str | None = None
-    first_partition: date = date.fromisoformat(DEFAULT_FIRST_PARTITION)
+    first_partition: date = DEFAULT_FIRST_PARTITION
     future_days: int = DEFAULT_FUTURE_DAYS
+    # The stream path's buffering hints (README, "Keeping up"): an archive run is requested once
+    # the oldest unrequested change arrived this long ago, or once this many have landed.
+    buffer_seconds: float = 15.0
+    buffer_changes: int = 5000
+    # How long a landed change keeps its re-deliveries (same eventID) out of later batches.
+    dedup_window_minutes: float = 60.0
+    # The most batches of a type one archive run takes; the rest go to the next run.
+    max_batches_per_run: int = 200
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        defaults = cls()
+        d = cls()
         return cls(
-            bucket=env.get("DEMAND_BUCKET", defaults.bucket),
-            prefix=env.get("DEMAND_PREFIX", defaults.prefix).strip("/"),
-            stream_name=env.get("DEMAND_STREAM_NAME", defaults.stream_name),
-            stream_start=env.get("DEMAND_STREAM_START", defaults.stream_start),
-            table_name=env.get("DEMAND_TABLE_NAME", defaults.table_name),
-            glue_database=env.get("DEMAND_GLUE_DATABASE", defaults.glue_database),
-            query_engine=env.get("DEMAND_QUERY_ENGINE", defaults.query_engine),
-            athena_workgroup=env.get("DEMAND_ATHENA_WORKGROUP", defaults.athena_workgroup),
+            bucket=env.get("DEMAND_BUCKET", d.bucket),
+            prefix=env.get("DEMAND_PREFIX", d.prefix).strip("/"),
+            stream_name=env.get("DEMAND_STREAM_NAME", d.stream_name),
+            stream_start=env.get("DEMAND_STREAM_START", d.stream_start),
+            table_name=env.get("DEMAND_TABLE_NAME", d.table_name),
+            glue_database=env.get("DEMAND_GLUE_DATABASE", d.glue_database),
+            query_engine=env.get("DEMAND_QUERY_ENGINE", d.query_engine),
+            athena_workgroup=env.get("DEMAND_ATHENA_WORKGROUP", d.athena_workgroup),
             athena_output=env.get("DEMAND_ATHENA_OUTPUT") or None,
             first_partition=date.fromisoformat(
-                env.get("DEMAND_FIRST_PARTITION", DEFAULT_FIRST_PARTITION)
+                env.get("DEMAND_FIRST_PARTITION", d.first_partition.isoformat())
             ),
-            future_days=int(env.get("DEMAND_FUTURE_DAYS", DEFAULT_FUTURE_DAYS)),
+            future_days=int(env.get("DEMAND_FUTURE_DAYS", d.future_days)),
+            buffer_seconds=float(env.get("DEMAND_BUFFER_SECONDS", d.buffer_seconds)),
+            buffer_changes=int(env.get("DEMAND_BUFFER_CHANGES", d.buffer_changes)),
+            dedup_window_minutes=float(
+                env.get("DEMAND_DEDUP_WINDOW_MINUTES", d.dedup_window_minutes)
+            ),
+            max_batches_per_run=int(env.get("DEMAND_MAX_BATCHES_PER_RUN", d.max_batches_per_run)),
         )

@@ -13,9 +13,9 @@ import json
 import re
 from collections.abc import Mapping
 
+from demand_assets.formats import FORMATS
 from demand_assets.records.schemas import avro_schema
 
-FORMATS = ("avro", "parquet")
 PARTITION_KEY = "partition_date"
 COMMENT_MAX = 255  # Glue's limit on a column comment
 DESCRIPTION_MAX = 2048  # Glue's limit on a table description

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from demand_assets.checks.sql import ROW_COUNT_SQL, per_format_checks
+from demand_assets.formats import FORMATS
 from demand_assets.records import PartitionWindow
-from demand_assets.storage.batches import BatchSummary, archivable_records, stream_partition
-from demand_assets.storage.layout import FORMATS, Layout
-from demand_assets.storage.partition_files import PartitionFiles
-from demand_assets.storage.s3 import Bucket
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.archiving import records_of
+from demand_assets.storage.batches import BatchSummary
+from demand_assets.storage.partition_files import PartitionFiles, held
 
 ERROR_RATE_LIMIT = 0.001  # 0.1 %
 FRESH_WITHIN = timedelta(minutes=15)
@@ -74,22 +75,20 @@ def _scanned(result) -> dict:
     return {} if result.bytes_scanned is None else {"bytes_scanned": result.bytes_scanned}
 
 
-def landed_changes(
-    bucket: Bucket, layout: Layout, record_type: str, day: str, window: PartitionWindow
-) -> int:
+def landed_changes(archive: Archive, record_type: str, day: str, window: PartitionWindow) -> int:
     """Distinct archivable changes of the landed batches the partition's Parquet files hold:
     what the archive must hold. Batches landed since (traffic does not stop for a check) are
     not counted, so a check on a busy partition compares like with like."""
-    data, covers = PartitionFiles(bucket, layout, "parquet", record_type, day).listing()
-    held = {name for name in data if name not in covers}.union(*covers.values())
-    changes = stream_partition(bucket, layout, record_type, day, sorted(held))
-    return sum(1 for _ in archivable_records(changes, record_type, day, window))
+    listing = PartitionFiles(archive, "parquet", record_type, day).listing()
+    batches = held(listing.live)
+    return sum(1 for _ in records_of(archive, record_type, day, batches, window))
 
 
-def summaries_of(bucket: Bucket, layout: Layout, day: str) -> list[BatchSummary]:
-    keys = bucket.keys(layout.batch_summaries_prefix(day))
+def summaries_of(archive: Archive, day: str) -> list[BatchSummary]:
+    keys = [k for k in archive.bucket.keys(archive.layout.batch_summaries_prefix(day))]
+    keys = [k for k in keys if k.endswith(".json")]
     with ThreadPoolExecutor(8) as pool:
-        return [BatchSummary.from_json(body) for body in pool.map(bucket.get, keys)]
+        return [BatchSummary.from_json(body) for body in pool.map(archive.bucket.get, keys)]
 
 
 def error_rate(summaries: list[BatchSummary], record_type: str, day: str) -> Outcome:
@@ -109,8 +108,7 @@ def error_rate(summaries: list[BatchSummary], record_type: str, day: str) -> Out
 
 
 def freshness(
-    bucket: Bucket,
-    layout: Layout,
+    archive: Archive,
     summaries: list[BatchSummary],
     record_type: str,
     now: datetime | None = None,
@@ -125,7 +123,8 @@ def freshness(
     missing = [
         day
         for day in newest.partitions()[record_type]
-        if not PartitionFiles(bucket, layout, "parquet", record_type, day).holds(newest.batch)
+        if newest.batch
+        not in held(PartitionFiles(archive, "parquet", record_type, day).listing().live)
     ]
     passed = not missing or age < FRESH_WITHIN
     return Outcome(

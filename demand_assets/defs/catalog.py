@@ -2,36 +2,78 @@
 
 `glue_tables` creates or updates the tables from the Avro schemas (backward-compatible
 evolution only). Each `{type}_glue_partitions` asset registers the partitions of its run that
-hold data, in both tables; sensor runs include it, so a partition is queryable as soon as its
-first batch is archived (REQ-007).
+hold data, in both tables (rebuild and compaction runs); the stream path's
+`register_{type}_partitions` ops register every day with data that Glue does not know yet, so a
+partition is queryable within a run of its first data (REQ-007).
 """
+
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from demand_assets.catalog.glue import GlueCatalog
 from demand_assets.catalog.glue_schema import table_input, table_name
-from demand_assets.defs.resources import ArchiveResource
-from demand_assets.defs.retries import AWS_RETRY_POLICY, aws_client
+from demand_assets.defs.assets import OWNERS
+from demand_assets.defs.resources import ArchiveResource, GlueResource
+from demand_assets.formats import FORMATS
 from demand_assets.records import RECORD_TYPES
-from demand_assets.storage.batches import landed_days
-from demand_assets.storage.layout import FORMATS
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.landing import landed_days
 
 CATALOG_GROUP = "catalog"
-OWNERS = ["team:data-engineering"]
 
 
-class GlueResource(dg.ConfigurableResource):
-    """The Glue database (DEMAND_GLUE_DATABASE)."""
-
-    database: str
-    region_name: str | None = None
-
-    def catalog(self) -> GlueCatalog:
-        return GlueCatalog(aws_client("glue", self.region_name), self.database)
+def glue_partitions_key(record_type: str) -> dg.AssetKey:
+    return dg.AssetKey(f"{record_type}_glue_partitions")
 
 
-def table_location(archive: ArchiveResource, fmt: str, record_type: str) -> str:
-    return f"s3://{archive.bucket_name}/{archive.layout.table_prefix(fmt, record_type)}"
+@dataclass
+class Registration:
+    created: dict[str, list[str]] = field(default_factory=dict)  # format -> days created
+    existing: dict[str, int] = field(default_factory=dict)  # format -> days already there
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def days_created(self) -> list[str]:
+        return sorted(set().union(*self.created.values()))
+
+    def metadata(self) -> dict:
+        metadata: dict = {}
+        for fmt in sorted(self.created):
+            metadata[f"{fmt}_created"] = len(self.created[fmt])
+            metadata[f"{fmt}_existing"] = self.existing[fmt]
+        return metadata
+
+
+def register_days(
+    catalog: GlueCatalog, archive: Archive, record_type: str, days: list[str] | None
+) -> Registration:
+    """Register the type's days in both tables: `days` (the ones holding data), or, with
+    None, every day holding data that a table lacks. Tables are created or evolved first
+    (cheap when nothing changed), so a new deployment needs no extra step."""
+    with_data = landed_days(archive, record_type)
+    catalog.ensure_database()
+    registration = Registration()
+    for fmt in FORMATS:
+        name = table_name(record_type, fmt)
+        location = archive.table_location(fmt, record_type)
+        catalog.ensure_table(table_input(record_type, fmt, location))
+        wanted = sorted(
+            with_data - catalog.partitions(name) if days is None else with_data & set(days)
+        )
+        report = catalog.register_partitions(name, wanted, location)
+        registration.created[fmt] = report.created
+        registration.existing[fmt] = len(report.existing)
+        registration.failures += [f"{fmt} {f.day}: {f.code} {f.message}" for f in report.failed]
+    return registration
+
+
+def raise_failures(record_type: str, registration: Registration) -> None:
+    if registration.failures:
+        raise dg.Failure(
+            f"{len(registration.failures)} {record_type} partitions were not registered",
+            metadata={"failures": registration.failures[:20]},
+        )
 
 
 @dg.asset(
@@ -39,7 +81,6 @@ def table_location(archive: ArchiveResource, fmt: str, record_type: str) -> str:
     group_name=CATALOG_GROUP,
     kinds={"glue"},
     owners=OWNERS,
-    retry_policy=AWS_RETRY_POLICY,
 )
 def glue_tables(
     context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
@@ -50,9 +91,8 @@ def glue_tables(
     for record_type in RECORD_TYPES:
         for fmt in FORMATS:
             name = table_name(record_type, fmt)
-            outcomes[name] = catalog.ensure_table(
-                table_input(record_type, fmt, table_location(archive, fmt, record_type))
-            )
+            location = archive.archive().table_location(fmt, record_type)
+            outcomes[name] = catalog.ensure_table(table_input(record_type, fmt, location))
             context.log.info("table %s.%s: %s", glue.database, name, outcomes[name])
     return dg.MaterializeResult(
         metadata={"database": glue.database, "database_state": database, "tables": outcomes}
@@ -65,7 +105,7 @@ def partition_registration(
     retry_policy: dg.RetryPolicy | None = None,
 ):
     @dg.asset(
-        name=f"{record_type}_glue_partitions",
+        key=glue_partitions_key(record_type),
         description=f"Registers the {record_type} partitions that hold data in the Glue tables "
         f"{record_type}_avro and {record_type}_parquet.",
         partitions_def=partitions,
@@ -79,26 +119,11 @@ def partition_registration(
     def register(
         context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
     ) -> dg.MaterializeResult:
-        with_data = landed_days(archive.bucket(), archive.layout, record_type)
-        days = sorted(set(context.partition_keys) & with_data)
-        catalog = glue.catalog()
-        catalog.ensure_database()
-        metadata: dict = {"partitions": len(days)}
-        failures = []
-        for fmt in FORMATS:
-            location = table_location(archive, fmt, record_type)
-            # Idempotent and cheap when nothing changed; a new deployment needs no extra step.
-            catalog.ensure_table(table_input(record_type, fmt, location))
-            report = catalog.register_partitions(table_name(record_type, fmt), days, location)
-            metadata[f"{fmt}_created"] = len(report.created)
-            metadata[f"{fmt}_existing"] = len(report.existing)
-            failures += [f"{fmt} {f.day}: {f.code} {f.message}" for f in report.failed]
-        if failures:
-            raise dg.Failure(
-                f"{len(failures)} {record_type} partitions were not registered",
-                metadata={"failures": failures[:20]},
-            )
-        return dg.MaterializeResult(metadata=metadata)
+        registration = register_days(
+            glue.catalog(), archive.archive(), record_type, list(context.partition_keys)
+        )
+        raise_failures(record_type, registration)
+        return dg.MaterializeResult(metadata=registration.metadata())
 
     return register
 
@@ -106,6 +131,7 @@ def partition_registration(
 def catalog_assets(
     partitions: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy | None = None
 ) -> list:
-    return [glue_tables] + [
+    glue_tables_def = glue_tables.with_attributes() if retry_policy is None else glue_tables
+    return [glue_tables_def] + [
         partition_registration(t, partitions, retry_policy) for t in RECORD_TYPES
     ]

@@ -4,7 +4,6 @@ import warnings
 
 import dagster as dg
 
-from demand_assets.checks.engines import AthenaEngine, DuckDBEngine, s3_filesystem
 from demand_assets.checks.evaluate import (
     error_rate,
     freshness,
@@ -13,35 +12,15 @@ from demand_assets.checks.evaluate import (
     summaries_of,
 )
 from demand_assets.checks.sql import per_format_checks
-from demand_assets.defs.partitions import partition_window
-from demand_assets.defs.resources import ArchiveResource
-from demand_assets.defs.retries import aws_client
+from demand_assets.defs.resources import ArchiveResource, QueryEngineResource
+from demand_assets.formats import FORMATS
 from demand_assets.records import RECORD_TYPES
-from demand_assets.storage.layout import FORMATS
+from demand_assets.storage.archive import Archive
 from demand_assets.storage.partition_files import PartitionFiles
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)  # partitioned checks
 
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
-
-
-class QueryEngineResource(dg.ConfigurableResource):
-    """DEMAND_QUERY_ENGINE (`athena` or `duckdb`), DEMAND_GLUE_DATABASE, DEMAND_ATHENA_*."""
-
-    engine: str = "duckdb"
-    database: str
-    workgroup: str = "primary"
-    output: str | None = None
-    region_name: str | None = None
-
-    def build(self, archive: ArchiveResource):
-        if self.engine == "athena":
-            return AthenaEngine(
-                aws_client("athena", self.region_name), self.database, self.workgroup, self.output
-            )
-        if self.engine == "duckdb":
-            return DuckDBEngine(s3_filesystem(), archive.bucket_name, archive.layout)
-        raise ValueError(f"DEMAND_QUERY_ENGINE must be athena or duckdb, not {self.engine!r}")
 
 
 def _specs(record_type: str, partitions) -> list[dg.AssetCheckSpec]:
@@ -88,19 +67,18 @@ def record_checks(
         archive: ArchiveResource,
         query_engine: QueryEngineResource,
     ):
-        engine = query_engine.build(archive)
-        bucket, layout = archive.bucket(), archive.layout
-        window = partition_window(partitions)
+        store, window = archive.archive(), archive.window()
+        engine = query_engine.build(store)
         by_name: dict[str, list] = {}
         for day in context.partition_keys:
-            landed = landed_changes(bucket, layout, record_type, day, window)
-            if not landed and not _has_data(bucket, layout, record_type, day):
+            landed = landed_changes(store, record_type, day, window)
+            if not landed and not _has_data(store, record_type, day):
                 continue  # a range run passes over days without changes
             outcomes = sql_outcomes(engine, query_engine.database, record_type, day, landed)
-            summaries = summaries_of(bucket, layout, day)
+            summaries = summaries_of(store, day)
             outcomes += [
                 error_rate(summaries, record_type, day),
-                freshness(bucket, layout, summaries, record_type),
+                freshness(store, summaries, record_type),
             ]
             for outcome in outcomes:
                 by_name.setdefault(outcome.name, []).append((day, outcome))
@@ -122,8 +100,8 @@ def record_checks(
     return quality
 
 
-def _has_data(bucket, layout, record_type: str, day: str) -> bool:
-    return any(PartitionFiles(bucket, layout, fmt, record_type, day).data_keys() for fmt in FORMATS)
+def _has_data(archive: Archive, record_type: str, day: str) -> bool:
+    return any(PartitionFiles(archive, fmt, record_type, day).listing().live for fmt in FORMATS)
 
 
 def all_record_checks(

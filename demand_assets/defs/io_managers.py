@@ -1,178 +1,86 @@
-"""IO managers that write a record asset's partitions as Avro and Parquet files in S3.
+"""The IO manager of the record assets and the archive ops: what they return is written to S3.
 
-A record asset returns `PartitionOutput`s: the records of one partition, and whether they are
-one batch (a sensor-launched run) or the whole partition (a rebuild). The records come as
-chunks, produced while they are written (a rebuild reads its partition as it goes), and each
-chunk becomes one Arrow table that every configured format writes from, so the formats never
-disagree, the records are converted once, and memory holds a chunk, not a partition.
-`ArchiveIOManager` writes Avro and Parquet by default, and any one of them alone with
-`formats=["parquet"]`, say.
+A record asset (a rebuild) or an archive op (the stream path) returns `Work`: which record
+type, and which batches to archive or which days to rebuild. `ArchiveIOManager` has
+`storage.archiving` write it, and reports each partition written with that day's own figures:
+rows, files and bytes per format. For an op (no asset of its own), that is one
+`AssetMaterialization` per (record asset, day written), so the partition view shows exactly
+the days that got data. For an asset run over a range, Dagster records every day of the range
+itself; the IO manager puts each written day's own figures on that day's record.
 """
 
-import os
-import tempfile
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from demand_assets.defs.resources import ArchiveResource
-from demand_assets.formats import FORMATS, open_writer
-from demand_assets.formats.arrow import to_table
-from demand_assets.formats.avro import DEFAULT_CODEC
-from demand_assets.storage.partition_files import PartitionFiles, compacted_days
+from demand_assets.storage.archiving import PartitionResult, RunReport, Work
 
-MAX_KEYS_SHOWN = 10
-# Partitions written at once: batch files are small and S3-bound; rebuilt partitions can be
-# large, and each holds a chunk and a row group in memory while it is written.
-BATCH_WRITERS = 8
-REBUILD_WRITERS = 2
+MAX_KEYS_SHOWN = 5
 
 
-@dataclass
-class PartitionOutput:
-    record_type: str
-    day: str
-    batches: list[str]  # the landed batches whose changes these records are
-    compacted: bool  # True: the whole partition, rebuilt; False: exactly one batch
-    chunks: Callable[[], Iterable[list[dict]]]  # the records, a chunk at a time
-
-
-@dataclass
-class Written:
-    """What `write_partitions` wrote: per format (keys, bytes), and records per partition."""
-
-    files: dict[str, tuple[list[str], int]]
-    records: dict[str, int]  # day -> records written (days with none are left out)
-
-    @property
-    def count(self) -> int:
-        return sum(self.records.values())
-
-
-def write_partitions(
-    archive: ArchiveResource,
-    formats: list[str],
-    outputs: list[PartitionOutput],
-    avro_codec: str = DEFAULT_CODEC,
-) -> Written:
-    """Write each partition in every format; a partition with no records writes nothing.
-
-    Partitions are written concurrently: a run over a range of days spends its time waiting
-    on S3, not encoding.
-    """
-    bucket, layout = archive.bucket(), archive.layout
-    types = {o.record_type for o in outputs}
-    marked = {(fmt, t): compacted_days(bucket, layout, fmt, t) for fmt in formats for t in types}
-    writers = REBUILD_WRITERS if any(o.compacted for o in outputs) else BATCH_WRITERS
-    with ThreadPoolExecutor(max_workers=max(1, min(writers, len(outputs)))) as pool:
-        written = list(
-            pool.map(lambda o: _write_partition(archive, formats, o, avro_codec, marked), outputs)
+def partition_metadata(result: PartitionResult) -> dict:
+    metadata: dict = {
+        "dagster/row_count": result.row_count,
+        "changes_added": result.added,
+    }
+    for fmt in sorted(result.rows):
+        metadata[f"{fmt}_rows"] = result.rows[fmt]
+        metadata[f"{fmt}_files"] = len(result.files[fmt])
+        metadata[f"{fmt}_bytes"] = result.bytes[fmt]
+        metadata[f"{fmt}_written"] = dg.MetadataValue.json(
+            result.written.get(fmt, [])[:MAX_KEYS_SHOWN]
         )
-    kept = [(o, r, n) for o, (r, n) in zip(outputs, written, strict=True) if n]
-    outputs = [o for o, _, _ in kept]
-    results = [r for _, r, _ in kept]
-    # A rebuild that started while we wrote has marked its day by now: look at those days.
-    for fmt, record_type in marked:
-        now_marked = compacted_days(bucket, layout, fmt, record_type)
-        for output, result in zip(outputs, results, strict=True):
-            key, _ = result[fmt]
-            if key is None or output.compacted or output.record_type != record_type:
-                continue
-            if output.day in now_marked:
-                files = PartitionFiles(bucket, layout, fmt, record_type, output.day)
-                if files.withdraw_if_covered(output.batches[0]):
-                    result[fmt] = (None, 0)
-    files: dict[str, tuple[list[str], int]] = {}
-    for fmt in formats:
-        keys = [r[fmt][0] for r in results if r[fmt][0] is not None]
-        files[fmt] = (keys, sum(r[fmt][1] for r in results))
-    return Written(files, {o.day: n for o, _, n in kept})
+    return metadata
 
 
-def _write_partition(
-    archive, formats, output: PartitionOutput, avro_codec: str, marked
-) -> tuple[dict, int]:
-    """Writes the partition's files, then uploads them; (per-format results, records)."""
-    bucket, layout = archive.bucket(), archive.layout
-    with ExitStack() as stack:
-        paths = {fmt: _temp_path(stack, fmt) for fmt in formats}
-        sinks = {fmt: stack.enter_context(open(paths[fmt], "wb")) for fmt in formats}
-        writers = {
-            fmt: open_writer(fmt, sinks[fmt], output.record_type, avro_codec) for fmt in formats
-        }
-        for chunk in output.chunks():
-            table = to_table(output.record_type, chunk)
-            for writer in writers.values():
-                writer.write(table)
-        counts = {fmt: writers[fmt].close() for fmt in formats}
-        for fmt in formats:
-            sinks[fmt].close()
-        count = counts[formats[0]] if formats else 0
-        if not count:
-            return {}, 0
-        result = {}
-        for fmt in formats:  # in order: a retried run rewrites the same keys
-            files = PartitionFiles(bucket, layout, fmt, output.record_type, output.day)
-            maybe_covered = output.day in marked[(fmt, output.record_type)]
-            result[fmt] = _upload(files, output, paths[fmt], maybe_covered)
-        return result, count
-
-
-def _temp_path(stack: ExitStack, fmt: str) -> str:
-    fd, path = tempfile.mkstemp(suffix=f".{fmt}")
-    os.close(fd)
-    stack.callback(os.unlink, path)
-    return path
-
-
-def _upload(files: PartitionFiles, output: PartitionOutput, path: str, maybe_covered: bool):
-    def upload(key: str) -> int:
-        files.bucket.upload_file(key, path)
-        return os.path.getsize(path)
-
-    if output.compacted:
-        name, size = files.write_compacted(output.batches, upload)
-        return files.key(name), size
-    (batch,) = output.batches
-    size = files.write_batch(batch, upload, maybe_covered)
-    if size is None:
-        return None, 0  # a rebuild already holds this batch
-    return files.key(batch), size
+def run_metadata(work: Work, report: RunReport) -> dict:
+    metadata: dict = {
+        "mode": "batches" if work.pending is not None else "rebuild",
+        "partitions_written": len(report.partitions),
+        "changes_added": report.added,
+        "failed_partitions": dg.MetadataValue.json(sorted(report.failures)[:20]),
+    }
+    if work.pending is not None:
+        metadata["batches"] = len(report.batches)
+        if work.pending.arrivals:
+            newest = max(work.pending.arrivals.values())
+            age = datetime.now(UTC) - datetime.fromisoformat(newest)
+            metadata["seconds_since_newest_arrival"] = round(age.total_seconds(), 3)
+    return metadata
 
 
 class ArchiveIOManager(dg.ConfigurableIOManager):
-    """Writes record partitions in each of `formats` (Avro and Parquet by default) to S3."""
+    """Writes `Work` to the archive (Avro and Parquet, every partition it touches)."""
 
     archive: dg.ResourceDependency[ArchiveResource]
-    formats: list[str] = list(FORMATS)
-    avro_codec: str = DEFAULT_CODEC
 
-    def handle_output(self, context: dg.OutputContext, obj: list[PartitionOutput]) -> None:
-        written = write_partitions(self.archive, self.formats, obj, self.avro_codec)
-        metadata = {
-            "dagster/row_count": written.count,
-            "records": written.count,
-            "partitions_written": len(written.records),
-        }
-        for fmt, (keys, size) in written.files.items():
-            metadata[f"{fmt}_bytes"] = size
-            metadata[f"{fmt}_files"] = len(keys)
-            # A run over many days records this on every day: keep it short.
-            metadata[f"{fmt}_keys"] = dg.MetadataValue.json(keys[:MAX_KEYS_SHOWN])
-        context.add_output_metadata(metadata)
+    def handle_output(self, context: dg.OutputContext, obj: Work) -> None:
+        report = obj.run(self.archive.archive(), context.log)
+        for result in report.partitions:
+            if not (result.files or result.removed):
+                continue  # a day of a rebuilt range that holds no data
+            metadata = partition_metadata(result)
+            if context.has_asset_key:
+                context.step_context.add_asset_metadata(metadata, partition_key=result.day)
+            else:
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=obj.record_type, partition=result.day, metadata=metadata
+                    )
+                )
+        context.add_output_metadata(run_metadata(obj, report))
+        if report.failures:
+            day, error = next(iter(sorted(report.failures.items())))
+            raise dg.Failure(
+                f"{len(report.failures)} {obj.record_type} partitions were not written "
+                f"(first: {day}: {error}); their batches stay pending for the next run",
+                metadata={
+                    "failures": dg.MetadataValue.json(dict(list(report.failures.items())[:20]))
+                },
+            )
 
-    def load_input(self, context: dg.InputContext) -> dict[str, list[str]]:
-        """Downstream assets get each format's data keys of the requested partitions."""
-        record_type = context.asset_key.path[-1]
-        bucket, layout = self.archive.bucket(), self.archive.layout
-        return {
-            fmt: [
-                key
-                for day in context.asset_partition_keys
-                for key in PartitionFiles(bucket, layout, fmt, record_type, day).data_keys()
-            ]
-            for fmt in self.formats
-        }
+    def load_input(self, context: dg.InputContext):
+        raise NotImplementedError(
+            "archived partitions are files in S3 for Athena; no step loads them as an input"
+        )

@@ -6,15 +6,12 @@ from datetime import date
 
 import dagster as dg
 
-from demand_assets.config import Settings
 from demand_assets.records import PartitionWindow
 
 
-def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+def daily_partitions(first_partition: str, future_days: int) -> dg.DailyPartitionsDefinition:
     """From the table's history (DEMAND_FIRST_PARTITION) to DEMAND_FUTURE_DAYS ahead, UTC."""
-    return dg.DailyPartitionsDefinition(
-        start_date=settings.first_partition.isoformat(), end_offset=settings.future_days
-    )
+    return dg.DailyPartitionsDefinition(start_date=first_partition, end_offset=future_days)
 
 
 def partition_window(partitions: dg.DailyPartitionsDefinition) -> PartitionWindow:

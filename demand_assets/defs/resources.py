@@ -1,54 +1,79 @@
-"""Resources: AWS clients and the archive's place in S3, configured from the environment."""
+"""Every Dagster resource of the project: the AWS services and the archive's place in S3.
+
+Which values they get in an environment is `demand_assets.environment`'s business.
+"""
 
 import logging
-from functools import cached_property
+from datetime import timedelta
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from demand_assets.config import Settings
-from demand_assets.defs.retries import AWS_MAX_ATTEMPTS, KINESIS_MAX_ATTEMPTS, aws_client
+from demand_assets import aws
+from demand_assets.catalog.glue import GlueCatalog
+from demand_assets.checks.engines import AthenaEngine, DuckDBEngine, s3_filesystem
+from demand_assets.config import DEFAULT_FUTURE_DAYS
+from demand_assets.defs.partitions import daily_partitions, partition_window
+from demand_assets.records import PartitionWindow
+from demand_assets.records.partition_date import DEFAULT_FIRST_PARTITION
+from demand_assets.storage.archive import Archive
 from demand_assets.storage.layout import Layout
 from demand_assets.storage.s3 import Bucket
 from demand_assets.stream.kinesis import StreamReader
 
 
+class S3Resource(dg.ConfigurableResource):
+    """An S3 client with `max_attempts` standard retries (the endpoint from AWS_ENDPOINT_URL)."""
+
+    max_attempts: int = aws.AWS_MAX_ATTEMPTS
+    region_name: str | None = None
+
+    def get_client(self):
+        return aws.client("s3", self.region_name, self.max_attempts)
+
+
 class ArchiveResource(dg.ConfigurableResource):
-    """The bucket and prefix of the archive (DEMAND_BUCKET, DEMAND_PREFIX)."""
+    """The bucket and prefix of the archive (DEMAND_BUCKET, DEMAND_PREFIX), and the partition
+    dates a record may have (DEMAND_FIRST_PARTITION, DEMAND_FUTURE_DAYS), as the record assets'
+    daily partitions define them."""
 
     s3: dg.ResourceDependency[S3Resource]
     bucket_name: str
     prefix: str
+    first_partition: str = DEFAULT_FIRST_PARTITION.isoformat()
+    future_days: int = DEFAULT_FUTURE_DAYS
 
-    _bucket: Bucket | None = PrivateAttr(default=None)
+    def window(self) -> PartitionWindow:
+        """The dates a record may have right now: its partition must exist."""
+        return partition_window(daily_partitions(self.first_partition, self.future_days))
 
-    def bucket(self) -> Bucket:
-        """One client per resource instance: building a boto3 client costs a quarter second."""
-        if self._bucket is None:
-            self._bucket = Bucket(self.s3.get_client(), self.bucket_name)
-        return self._bucket
+    _archive: Archive | None = PrivateAttr(default=None)
 
-    @cached_property
-    def layout(self) -> Layout:
-        return Layout(self.prefix.strip("/"))
+    def archive(self) -> Archive:
+        if self._archive is None:
+            bucket = Bucket(self.s3.get_client(), self.bucket_name)
+            self._archive = Archive(bucket, Layout(self.prefix.strip("/")))
+        return self._archive
 
 
 class KinesisStreamResource(dg.ConfigurableResource):
-    """The change stream (DEMAND_STREAM_NAME, DEMAND_STREAM_START) and a tick's bounds."""
+    """The change stream (DEMAND_STREAM_NAME, DEMAND_STREAM_START), a tick's bounds, and how
+    long a landed change keeps its re-deliveries out (DEMAND_DEDUP_WINDOW_MINUTES)."""
 
     stream_name: str
     start: str = "TRIM_HORIZON"
     region_name: str | None = None
     max_records_per_tick: int = 100_000
     max_seconds_per_tick: float = 20.0
+    dedup_window_minutes: float = 60.0
 
-    def client(self):
-        return aws_client("kinesis", self.region_name, KINESIS_MAX_ATTEMPTS)
+    @property
+    def dedup_window(self) -> timedelta:
+        return timedelta(minutes=self.dedup_window_minutes)
 
     def reader(self, log: logging.Logger | None = None) -> StreamReader:
         return StreamReader(
-            self.client(),
+            aws.client("kinesis", self.region_name, aws.KINESIS_MAX_ATTEMPTS),
             self.stream_name,
             self.start,
             max_records=self.max_records_per_tick,
@@ -57,26 +82,40 @@ class KinesisStreamResource(dg.ConfigurableResource):
         )
 
 
-def resources_from_settings(settings: Settings, s3: S3Resource | None = None) -> dict:
-    from demand_assets.defs.catalog import GlueResource
-    from demand_assets.defs.checks import QueryEngineResource
-    from demand_assets.defs.io_managers import ArchiveIOManager
+class GlueResource(dg.ConfigurableResource):
+    """The Glue database (DEMAND_GLUE_DATABASE)."""
 
-    # Standard retry mode; dagster-aws hands `max_attempts` to botocore, which counts retries.
-    s3 = s3 or S3Resource(max_attempts=AWS_MAX_ATTEMPTS - 1)
-    archive = ArchiveResource(s3=s3, bucket_name=settings.bucket, prefix=settings.prefix)
-    return {
-        "s3": s3,
-        "archive": archive,
-        "stream": KinesisStreamResource(
-            stream_name=settings.stream_name, start=settings.stream_start
-        ),
-        "archive_io_manager": ArchiveIOManager(archive=archive),
-        "glue": GlueResource(database=settings.glue_database),
-        "query_engine": QueryEngineResource(
-            engine=settings.query_engine,
-            database=settings.glue_database,
-            workgroup=settings.athena_workgroup,
-            output=settings.athena_output,
-        ),
-    }
+    database: str
+    region_name: str | None = None
+
+    def catalog(self) -> GlueCatalog:
+        return GlueCatalog(aws.client("glue", self.region_name), self.database)
+
+
+class QueryEngineResource(dg.ConfigurableResource):
+    """DEMAND_QUERY_ENGINE (`athena` or `duckdb`), DEMAND_GLUE_DATABASE, DEMAND_ATHENA_*."""
+
+    engine: str = "duckdb"
+    database: str
+    workgroup: str = "primary"
+    output: str | None = None
+    region_name: str | None = None
+
+    def build(self, archive: Archive):
+        if self.engine == "athena":
+            return AthenaEngine(
+                aws.client("athena", self.region_name), self.database, self.workgroup, self.output
+            )
+        if self.engine == "duckdb":
+            return DuckDBEngine(s3_filesystem(), archive.bucket.name, archive.layout)
+        raise ValueError(f"DEMAND_QUERY_ENGINE must be athena or duckdb, not {self.engine!r}")
+
+
+class DynamoDBTableResource(dg.ConfigurableResource):
+    """The source table (DEMAND_TABLE_NAME)."""
+
+    table_name: str
+    region_name: str | None = None
+
+    def client(self):
+        return aws.client("dynamodb", self.region_name)

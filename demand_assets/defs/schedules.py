@@ -2,30 +2,28 @@
 
 At 00:30 UTC the schedule lists the summaries of the batches that arrived yesterday (filed by
 arrival day) and requests rebuild runs (`compact_partitions`) for every partition they touched:
-yesterday's own, older ones that got late changes, and the months-ahead ones of sales. A
-rebuild replaces a partition's batch files with one compacted file per format, so after the
-night's runs each of those partitions holds exactly one data file per format; the partitions'
-Glue registration and checks run in the same runs.
+yesterday's own, older ones that got late changes, and the months-ahead ones of sales. Each run
+covers consecutive touched days only (defs/rebuilds.py). Between compactions, the archive runs
+keep every partition at a bounded number of files (storage/tiering.py); the night's rebuild
+leaves one per format, with each eventID once even for a change re-delivered after the
+stream sensor's dedup window.
 
 Run keys are `compaction:{day}:{type}:{first}:{last}:{digest}`, the digest naming the batches
 the run covers: a repeated or re-evaluated tick for the same day requests nothing twice, while
-evaluating a past day again after its batches changed (the stream re-read after a rewind)
-requests the rebuilds of just the ranges that got new batches. Days outside the partitions
-(possible only after DEMAND_FIRST_PARTITION was raised or DEMAND_FUTURE_DAYS lowered) are
-logged and skipped.
+evaluating a past day again after its batches changed requests the rebuilds of just the ranges
+that got new batches. Days outside the partitions (possible only after DEMAND_FIRST_PARTITION
+was raised or DEMAND_FUTURE_DAYS lowered) are logged and skipped.
 """
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from demand_assets.defs.partitions import partition_window
 from demand_assets.defs.rebuilds import (
-    REASON_TAG,
-    day_ranges,
+    consecutive_runs,
     rebuild_request,
+    split_by_window,
     unrequested,
-    within,
 )
 from demand_assets.defs.resources import ArchiveResource
 from demand_assets.records import RECORD_TYPES
@@ -35,9 +33,7 @@ COMPACTION_SCHEDULE = "daily_compaction"
 COMPACTION_CRON = "30 0 * * *"
 
 
-def compaction_schedule(
-    job, partitions: dg.DailyPartitionsDefinition, check_keys
-) -> dg.ScheduleDefinition:
+def compaction_schedule(job, check_keys) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=COMPACTION_SCHEDULE,
         cron_schedule=COMPACTION_CRON,
@@ -52,11 +48,11 @@ def compaction_schedule(
     def daily_compaction(context: dg.ScheduleEvaluationContext, archive: ArchiveResource):
         scheduled = context.scheduled_execution_time or datetime.now(UTC)
         arrival_day = (scheduled.astimezone(UTC).date() - timedelta(days=1)).isoformat()
-        arrivals = arrivals_on(archive.bucket(), archive.layout, arrival_day)
-        window = partition_window(partitions)
+        arrivals = arrivals_on(archive.archive(), arrival_day)
+        window = archive.window()
         requests = []
         for record_type in RECORD_TYPES:
-            inside, outside = within(arrivals.days(record_type), window)
+            inside, outside = split_by_window(arrivals.days(record_type), window)
             if outside:
                 context.log.warning(
                     "%s: %d days outside the partitions are not compacted: %s",
@@ -64,7 +60,7 @@ def compaction_schedule(
                     len(outside),
                     outside[:10],
                 )
-            for first, last in day_ranges(inside):
+            for first, last in consecutive_runs(inside):
                 digest = arrivals.digest(record_type, first, last)
                 requests.append(
                     rebuild_request(
@@ -73,7 +69,7 @@ def compaction_schedule(
                         last,
                         f"compaction:{arrival_day}:{record_type}:{first}:{last}:{digest}",
                         check_keys,
-                        {REASON_TAG: f"compaction of the batches of {arrival_day}"},
+                        f"compaction of the batches of {arrival_day}",
                     )
                 )
         requests = unrequested(context.instance, requests)

@@ -125,8 +125,6 @@ def run_headless(root: Path, *, records: int, rate: float, interval: float) -> i
     import dagster as dg
 
     from demand_assets.definitions import build_definitions
-    from demand_assets.defs.inprocess import evaluate_sensor, execute_request
-    from demand_assets.records import RECORD_TYPES
     from demand_assets.traffic.generator import ChangeGenerator
     from demand_assets.traffic.producer import paced, put
 
@@ -155,80 +153,94 @@ def run_headless(root: Path, *, records: int, rate: float, interval: float) -> i
         defs = build_definitions(settings)
         instance = dg.DagsterInstance.ephemeral()
         watcher = ArchiveWatcher(s3, settings.bucket, settings.prefix)
-        cursor, runs, touched = None, 0, {}
         valid = sum(c.kind == "valid" for c in changes)
         started = time.monotonic()
-        while True:
-            cycle = time.monotonic()
-            result = evaluate_sensor(defs, instance, cursor)
-            cursor = result.cursor or cursor
-            for request in result.run_requests:
-                execute_request(defs, instance, request)
-                runs += 1
-                record_type = request.tags["demand/record_type"]
-                days = _days(request)
-                low, high = touched.get(record_type, (days[0], days[-1]))
-                touched[record_type] = (min(low, days[0]), max(high, days[-1]))
-            watcher.poll()
-            if not producer.is_alive() and len(watcher.visible_at) >= valid:
-                break
-            if time.monotonic() - started > 600:
-                print("gave up waiting after 600 s", flush=True)
-                break
-            time.sleep(max(0.0, interval - (time.monotonic() - cycle)))
+        cursor, runs = _drain(defs, instance, watcher, producer, valid, interval)
         drained = time.monotonic() - started
-        checks = {"passed": 0, "failed": [], "warned": []}
-        job = defs.resolve_implicit_global_asset_job_def()
-        job.execute_in_process(asset_selection=[dg.AssetKey("glue_tables")], instance=instance)
-        for record_type in RECORD_TYPES:
-            if record_type not in touched:
-                continue
-            first, last = touched[record_type]
-            result = job.execute_in_process(
-                asset_selection=[dg.AssetKey(record_type)],
-                tags={
-                    "dagster/asset_partition_range_start": first,
-                    "dagster/asset_partition_range_end": last,
-                },
-                instance=instance,
-                raise_on_error=False,
-            )
-            for evaluation in result.get_asset_check_evaluations():
-                name = f"{record_type}.{evaluation.check_name}"
-                if evaluation.passed:
-                    checks["passed"] += 1
-                elif evaluation.severity == dg.AssetCheckSeverity.WARN:
-                    checks["warned"].append(name)
-                else:
-                    checks["failed"].append(name)
+        checks = _run_checks(defs, instance)
         latencies = [watcher.visible_at[e] - put_at[e] for e in watcher.visible_at if e in put_at]
-        summary = inventory(s3, settings.bucket, settings.prefix)
-        print(f"records in: {records:,} ({valid:,} valid) over {drained:.0f} s, {runs} runs")
-        for fmt in ("avro", "parquet"):
-            f = summary[fmt]
-            print(
-                f"{fmt:8s} {f['files']:,} files, {f['bytes']:,} bytes, {f['partitions']} partitions"
-            )
-        print(f"errors:  {summary['error_documents']} error documents")
-        print(f"archived: {len(watcher.visible_at):,} changes visible in Parquet")
-        print(
-            f"checks:  {checks['passed']} passed, {len(checks['failed'])} failed {checks['failed']}"
+        _print_summary(
+            inventory(s3, settings.bucket, settings.prefix),
+            records=records,
+            valid=valid,
+            drained=drained,
+            runs=runs,
+            visible=len(watcher.visible_at),
+            checks=checks,
+            latencies=latencies,
+            interval=interval,
         )
-        if latencies:
-            print(
-                f"latency: p50 {percentile(latencies, 0.5):.1f} s, "
-                f"p95 {percentile(latencies, 0.95):.1f} s (sensor every {interval:g} s)"
-            )
         ok = len(watcher.visible_at) >= valid and not checks["failed"]
         return 0 if ok else 1
     finally:
         moto.stop()
 
 
-def _days(request) -> list[str]:
-    if request.partition_key:
-        return [request.partition_key]
-    return [
-        request.tags["dagster/asset_partition_range_start"],
-        request.tags["dagster/asset_partition_range_end"],
-    ]
+def _drain(defs, instance, watcher, producer, valid: int, interval: float):
+    """Sensor ticks and their archive runs, in process, until every valid change is visible."""
+    from demand_assets.defs.inprocess import evaluate_sensor, execute_request
+
+    cursor, runs, started = None, 0, time.monotonic()
+    while True:
+        cycle = time.monotonic()
+        result = evaluate_sensor(defs, instance, cursor)
+        cursor = result.cursor or cursor
+        for request in result.run_requests:
+            execute_request(defs, instance, request)
+            runs += 1
+        watcher.poll()
+        if not producer.is_alive() and len(watcher.visible_at) >= valid:
+            return cursor, runs
+        if time.monotonic() - started > 600:
+            print("gave up waiting after 600 s", flush=True)
+            return cursor, runs
+        time.sleep(max(0.0, interval - (time.monotonic() - cycle)))
+
+
+def _run_checks(defs, instance) -> dict:
+    """Every record type's days with data compacted as the nightly run does, with its checks."""
+    import dagster as dg
+
+    from demand_assets.defs.inprocess import execute_request
+    from demand_assets.defs.rebuilds import check_keys_by_type, consecutive_runs, rebuild_request
+    from demand_assets.records import RECORD_TYPES
+    from demand_assets.storage.landing import landed_days
+
+    checks: dict = {"passed": [], "failed": [], "warned": []}
+    glue_job = defs.resolve_implicit_global_asset_job_def()
+    glue_job.execute_in_process(asset_selection=[dg.AssetKey("glue_tables")], instance=instance)
+    archive = defs.resources["archive"].archive()
+    check_keys = check_keys_by_type(defs.asset_checks or [])
+    for record_type in RECORD_TYPES:
+        for first, last in consecutive_runs(landed_days(archive, record_type)):
+            request = rebuild_request(
+                record_type, first, last, f"headless:{record_type}:{first}", check_keys, "demo"
+            )
+            result = execute_request(defs, instance, request, raise_on_error=False)
+            for evaluation in result.get_asset_check_evaluations():
+                name = f"{record_type}.{evaluation.check_name}"
+                if evaluation.passed:
+                    checks["passed"].append(name)
+                elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                    checks["warned"].append(name)
+                else:
+                    checks["failed"].append(name)
+    return checks
+
+
+def _print_summary(summary, *, records, valid, drained, runs, visible, checks, latencies, interval):
+    print(f"records in: {records:,} ({valid:,} valid) over {drained:.0f} s, {runs} archive runs")
+    for fmt in ("avro", "parquet"):
+        f = summary[fmt]
+        print(f"{fmt:8s} {f['files']:,} files, {f['bytes']:,} bytes, {f['partitions']} partitions")
+    print(f"errors:  {summary['error_documents']} error documents")
+    print(f"archived: {visible:,} changes visible in Parquet")
+    for outcome in ("passed", "warned", "failed"):
+        names = sorted(set(checks[outcome]))
+        shown = ", ".join(names) if outcome != "passed" else ""
+        print(f"checks {outcome}: {len(checks[outcome])} {shown}".rstrip())
+    if latencies:
+        print(
+            f"latency: p50 {percentile(latencies, 0.5):.1f} s, "
+            f"p95 {percentile(latencies, 0.95):.1f} s (sensor every {interval:g} s)"
+        )

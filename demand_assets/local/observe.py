@@ -7,7 +7,8 @@ import time
 
 import pyarrow.parquet as pq
 
-from demand_assets.storage.layout import FORMATS, Layout
+from demand_assets.formats import FORMATS
+from demand_assets.storage.layout import Layout
 
 
 class ArchiveWatcher:

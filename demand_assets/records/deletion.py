@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 PII_FIELDS = ("phoneNumber", "email", "messageBody")
 REDACTED = "[redacted]"
 
@@ -47,6 +49,17 @@ def scrub_change(change: dict) -> dict:
         if type(image) is dict:
             scrubbed[image_name] = scrub_image(image)
     return {**change, "dynamodb": scrubbed}
+
+
+def redacted_change(data: bytes, event_name: str) -> bytes:
+    """The change as it may be kept outside the archive (landing area): a REMOVE is written
+    again with its images' PII redacted; other changes are kept as they are.
+
+    `event_name` is what decoding found (`"REMOV\\u0045"` decodes to REMOVE too).
+    """
+    if event_name != "REMOVE":
+        return data
+    return orjson.dumps(scrub_change(orjson.loads(data)))
 
 
 def scrub_image(image: dict) -> dict:

@@ -13,9 +13,8 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from demand_assets.storage.archive import Archive
 from demand_assets.storage.batches import BatchSummary
-from demand_assets.storage.layout import Layout
-from demand_assets.storage.s3 import Bucket
 
 _READ_THREADS = 16
 
@@ -45,13 +44,13 @@ class Arrivals:
         return hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
 
 
-def arrivals_on(bucket: Bucket, layout: Layout, arrival_day: str) -> Arrivals:
+def arrivals_on(archive: Archive, arrival_day: str) -> Arrivals:
     """What the batches that arrived on `arrival_day` touched."""
-    prefix = layout.batch_summaries_prefix(arrival_day)
-    keys = [k for k in bucket.keys(prefix) if k.endswith(".json")]
+    prefix = archive.layout.batch_summaries_prefix(arrival_day)
+    keys = [k for k in archive.bucket.keys(prefix) if k.endswith(".json")]
     arrivals = Arrivals(arrival_day)
     with ThreadPoolExecutor(_READ_THREADS) as pool:
-        for body in pool.map(bucket.get, keys):
+        for body in pool.map(archive.bucket.get, keys):
             summary = BatchSummary.from_json(body)
             for record_type, days in summary.partitions().items():
                 by_day = arrivals.batches.setdefault(record_type, {})

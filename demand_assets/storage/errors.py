@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import orjson
 
+from demand_assets.records.change import Change
 from demand_assets.records.decode import Rejected
 from demand_assets.records.errors import error_document
 from demand_assets.storage.layout import Layout
@@ -15,36 +16,27 @@ _NAMESPACE = uuid.UUID("6f1d7a52-6a4b-4f0e-9a57-0d7f3c1e2b10")
 
 
 def error_objects(
-    layout: Layout, batch: str, rejected: Iterable[tuple[Rejected, ...]]
+    layout: Layout, batch: str, rejected: Iterable[tuple[Rejected, Change]]
 ) -> list[tuple[str, bytes]]:
     """(key, body) of the error documents of a batch.
 
-    `rejected` pairs each rejection with the time it was read (ISO), and optionally the shard
-    and sequence number it was read at: `(rejection, read_at[, shard, sequence_number])`. With
-    them the document lists each event's position, which a replay keeps as the archived row's
-    provenance. Changes that failed for the same reason are kept together (BR-017). Keys are
-    deterministic in the batch and the message, so a repeated tick rewrites its documents
-    instead of adding new ones.
+    Each rejection comes with the change it rejected: the document lists each event's position
+    (shard, sequence number, arrival), which a replay keeps as the archived row's provenance.
+    Changes that failed for the same reason are kept together (BR-017). Keys are deterministic
+    in the batch and the message, so a repeated tick rewrites its documents instead of adding
+    new ones; a document is stamped and named by its first event's arrival.
     """
     groups: dict[str, tuple[str, list[str], list[dict]]] = {}
-    for rejection, read_at, *position in rejected:
-        when, events, positions = groups.setdefault(rejection.message, (read_at, [], []))
+    for rejection, change in rejected:
+        _, events, positions = groups.setdefault(rejection.message, (change.arrival, [], []))
         events.append(rejection.original)
-        if position:
-            shard, sequence_number = position
-            positions.append(
-                {"shardId": shard, "sequenceNumber": sequence_number, "arrival": read_at}
-            )
+        positions.append(
+            {"shardId": change.shard, "sequenceNumber": change.seq, "arrival": change.arrival}
+        )
     objects = []
     for message, (when, events, positions) in groups.items():
         name = uuid.uuid5(_NAMESPACE, f"{batch}\n{message}")
-        document = error_document(
-            message,
-            events,
-            when,
-            positions if len(positions) == len(events) else None,
-            batch,
-        )
+        document = error_document(message, events, when, positions, batch)
         body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
         objects.append((layout.error_key(when, str(name)), body))
     return objects

@@ -2,8 +2,9 @@
 
 A batch is what one sensor tick read. Its changes land before the stream cursor moves, so a
 run (or a rebuild a year later, after a rule changed) re-derives everything from them. A
-deleted record's PII is redacted before it lands. Format: gzip'd JSON lines, one change each:
-`{"shard", "seq", "arrival", "data"}` where `data` is the change record's JSON text.
+deleted record's PII is redacted before it lands (`records.deletion.redacted_change`).
+Format: gzip'd JSON lines, one change each: `{"shard", "seq", "arrival", "data"}` where `data`
+is the change record's JSON text.
 """
 
 from __future__ import annotations
@@ -11,39 +12,20 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
-from demand_assets.records.deletion import scrub_change
+from demand_assets.records.change import Change
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.layout import name_of, partition_of
+
+# Landing objects of a partition fetched ahead while the current one is read: a merge or a
+# rebuild reads many small objects, each one request.
+READ_AHEAD = 8
 
 
-@dataclass(slots=True, frozen=True)
-class LandedChange:
-    shard: str
-    seq: str
-    arrival: str | None
-    data: bytes
-
-
-def without_deleted_pii(data: bytes) -> bytes:
-    """The change as it may be kept outside the archive: a REMOVE's PII redacted.
-
-    Bytes without `REMOVE` and without JSON escapes cannot be a REMOVE and are kept as they are;
-    others are parsed (`"REMOV\\u0045"` is a REMOVE too).
-    """
-    if b"REMOVE" not in data and b"\\u" not in data:
-        return data
-    try:
-        change = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data  # never landed: unparseable changes go to errors, scrubbed there
-    if type(change) is not dict or change.get("eventName") != "REMOVE":
-        return data
-    return orjson.dumps(scrub_change(change))
-
-
-def encode_landing(changes: Iterable[LandedChange]) -> bytes:
+def encode_landing(changes: Iterable[Change]) -> bytes:
     lines = b"".join(
         orjson.dumps(
             {"shard": c.shard, "seq": c.seq, "arrival": c.arrival, "data": c.data.decode()}
@@ -54,14 +36,50 @@ def encode_landing(changes: Iterable[LandedChange]) -> bytes:
     return gzip.compress(lines, compresslevel=1, mtime=0)
 
 
-def decode_landing(blob: bytes) -> list[LandedChange]:
-    return list(iter_landing(blob))
-
-
-def iter_landing(blob: bytes) -> Iterator[LandedChange]:
+def iter_landing(blob: bytes) -> Iterator[Change]:
     """The changes of a landing object, decompressed as they are read."""
     with gzip.GzipFile(fileobj=io.BytesIO(blob)) as lines:
         for line in lines:
             if line.strip():
                 row = orjson.loads(line)
-                yield LandedChange(row["shard"], row["seq"], row["arrival"], row["data"].encode())
+                yield Change(row["shard"], row["seq"], row["arrival"], row["data"].encode())
+
+
+def landed_batches(archive: Archive, record_type: str, day: str) -> list[str]:
+    """Names of the batches landed for a partition, in name (arrival) order."""
+    return [
+        name_of(k) for k in archive.bucket.keys(archive.layout.landing_prefix(record_type, day))
+    ]
+
+
+def landed_days(archive: Archive, record_type: str) -> set[str]:
+    """The partition dates of a type that have landed changes, hence data."""
+    prefixes = archive.bucket.prefixes(archive.layout.landing_prefix(record_type))
+    return {partition_of(p) for p in prefixes}
+
+
+def read_landed(
+    archive: Archive, record_type: str, day: str, batches: Iterable[str]
+) -> Iterator[Change]:
+    """The landed changes of a partition for the given batches, one batch at a time in name
+    order, each in stream order. Memory holds a few batches' compressed objects and the change
+    being read; the next objects are fetched while one is read. A batch without an object for
+    this partition contributes nothing."""
+    names = sorted(set(batches))
+    if not names:
+        return
+
+    def fetch(batch: str) -> bytes | None:
+        return archive.bucket.get_or_none(archive.layout.landing_key(record_type, day, batch))
+
+    with ThreadPoolExecutor(READ_AHEAD) as pool:
+        upcoming = [pool.submit(fetch, name) for name in names[:READ_AHEAD]]
+        following = iter(names[READ_AHEAD:])
+        while upcoming:
+            blob = upcoming.pop(0).result()
+            name = next(following, None)
+            if name is not None:
+                upcoming.append(pool.submit(fetch, name))
+            if blob is not None:
+                yield from iter_landing(blob)
+            del blob

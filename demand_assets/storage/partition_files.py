@@ -1,146 +1,182 @@
-"""The data files of one partition of one format, and which batches each covers.
+"""The data files of one partition of one format, and the landed batches each one holds.
 
-A partition holds two kinds of data file:
-- `{batch}.{fmt}`: the changes of one landed batch, written by a sensor-launched run;
-- `compacted-{digest}.{fmt}`: the whole partition rebuilt from its landing objects, with a
-  sidecar `_covers-compacted-{digest}.json` listing the batches it covers.
+Every data file is `part-{digest}.{fmt}`, the digest naming the set of landed batches whose
+changes it holds, with a sidecar `_covers-part-{digest}.json` listing them. A file's records
+are derived from those batches' landing objects alone, so a name always stands for the same
+records, whoever writes it. Landing holds each change once (see `storage.recent`), so a
+partition holds each change once in a format exactly when its files' batch sets do not
+overlap. The rules that keep it so, whatever order writers finish in:
 
-Rules that keep every change exactly once per format, whatever order runs finish in:
-1. A batch file is not written when a compacted file already covers its batch, and is removed
-   when one turns out to cover it after writing (`write_batch`, `withdraw_if_covered`).
-2. After a compacted file is written, every batch file it covers and every compacted file whose
-   batches are a subset of another's are removed (`write_compacted` -> `settle`).
-A rebuild first marks its day under the table's `_compactions/` (`compacted_days`), so a batch
-run lists one prefix per table, not one per partition, to learn which days need rule 1.
-Sidecars and markers start with `_`, so Athena never reads them.
+1. Commit: a writer puts the sidecar, then the data. A file counts (is *committed*) once both
+   exist; a sidecar alone is a write in flight, or one that died.
+2. Subsumed: a committed file whose batches another committed file holds as well is removed
+   (data first, then sidecar). A merge or a rebuild replaces its inputs this way.
+3. Conflict: after its write, a writer lists the partition again. If another committed file
+   shares batches with its file but holds some the writer's does not, the two crossed: the
+   writer removes its own file and plans again from the new listing. (A file that holds all of
+   the writer's batches makes the writer's file subsumed: removed, and nothing to plan.)
+4. Tangle: files that share batches without one holding the other (left by a writer that died
+   between its write and rule 3) are merged into one by the next writer.
+
+Names starting with `_` are not data: Athena never reads sidecars.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from demand_assets.storage.layout import Layout, batch_of
-from demand_assets.storage.s3 import Bucket
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.layout import SIDECAR_PREFIX
 
-COMPACTED_PREFIX = "compacted-"
-SIDECAR_PREFIX = "_covers-"
-
-Writer = Callable[[str], int]  # uploads the file to the given key, returns bytes written
-
-
-def compacted_days(bucket: Bucket, layout: Layout, fmt: str, record_type: str) -> set[str]:
-    """The days of a table that have, or are getting, a compacted file."""
-    prefix = layout.compactions_prefix(fmt, record_type)
-    return {key[len(prefix) :] for key in bucket.keys(prefix)}
+PART_PREFIX = "part-"
+# A sidecar without data (or data without a sidecar) older than this is a write that died.
+ABANDONED_AFTER = timedelta(hours=1)
 
 
-def compacted_name(batches: list[str]) -> str:
-    digest = hashlib.sha256("\n".join(sorted(batches)).encode()).hexdigest()
-    return f"{COMPACTED_PREFIX}{digest[:20]}"
+def file_name(batches: Iterable[str]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(set(batches))).encode()).hexdigest()
+    return f"{PART_PREFIX}{digest[:24]}"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    batches: frozenset[str]
+    records: int
+    size: int = 0  # bytes of the data object
+
+
+# -- the rules, on listings ------------------------------------------------------------------
+
+
+def subsumed(files: Iterable[DataFile]) -> set[str]:
+    """Names of files whose batches another file holds too (rule 2)."""
+    files = list(files)
+    return {
+        f.name for f in files if any(o.name != f.name and f.batches <= o.batches for o in files)
+    }
+
+
+def tangles(files: Iterable[DataFile]) -> list[set[str]]:
+    """Groups of files linked by shared batches with neither holding the other (rule 4)."""
+    files = [f for f in files]
+    linked: dict[str, set[str]] = {f.name: set() for f in files}
+    for i, a in enumerate(files):
+        for b in files[i + 1 :]:
+            if a.batches & b.batches and not (a.batches <= b.batches or b.batches <= a.batches):
+                linked[a.name].add(b.name)
+                linked[b.name].add(a.name)
+    groups, seen = [], set()
+    for name, neighbours in linked.items():
+        if not neighbours or name in seen:
+            continue
+        group, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            if current not in group:
+                group.add(current)
+                todo.extend(linked[current])
+        seen |= group
+        groups.append(group)
+    return groups
+
+
+def crossing(mine: DataFile, files: Iterable[DataFile]) -> list[DataFile]:
+    """Other files that share batches with `mine` and hold some it does not (rule 3)."""
+    return [
+        f
+        for f in files
+        if f.name != mine.name and f.batches & mine.batches and not f.batches <= mine.batches
+    ]
+
+
+def held(files: Iterable[DataFile]) -> set[str]:
+    return set().union(*(f.batches for f in files))
+
+
+# -- one partition in S3 ---------------------------------------------------------------------
 
 
 @dataclass
+class Listing:
+    files: dict[str, DataFile] = field(default_factory=dict)  # committed
+    abandoned: list[str] = field(default_factory=list)  # keys of writes that died long ago
+
+    @property
+    def live(self) -> list[DataFile]:
+        """Committed files not subsumed by another."""
+        gone = subsumed(self.files.values())
+        return [f for f in self.files.values() if f.name not in gone]
+
+
+@dataclass(frozen=True)
 class PartitionFiles:
-    bucket: Bucket
-    layout: Layout
+    archive: Archive
     fmt: str
     record_type: str
     day: str
 
     @property
     def prefix(self) -> str:
-        return self.layout.partition_prefix(self.fmt, self.record_type, self.day)
+        return self.archive.layout.partition_prefix(self.fmt, self.record_type, self.day)
 
     def key(self, name: str) -> str:
-        return self.layout.data_key(self.fmt, self.record_type, self.day, name)
+        return self.archive.layout.data_key(self.fmt, self.record_type, self.day, name)
 
-    def _sidecar_key(self, name: str) -> str:
-        return f"{self.prefix}{SIDECAR_PREFIX}{name}.json"
+    def sidecar_key(self, name: str) -> str:
+        return self.archive.layout.sidecar_key(self.fmt, self.record_type, self.day, name)
 
-    def listing(self) -> tuple[dict[str, str], dict[str, set[str]]]:
-        """(data file name -> key, compacted name -> batches it covers)."""
-        data, covers = {}, {}
+    def listing(self, known: dict[str, DataFile] | None = None) -> Listing:
+        """The committed files; sidecars of names in `known` are not read again (a name always
+        stands for the same batches)."""
+        data, sidecars, now = {}, {}, datetime.now(UTC)
         suffix = f".{self.fmt}"
-        for key in self.bucket.keys(self.prefix):
-            leaf = key[len(self.prefix) :]
+        for obj in self.archive.bucket.list(self.prefix):
+            leaf = obj["Key"][len(self.prefix) :]
             if leaf.startswith(SIDECAR_PREFIX) and leaf.endswith(".json"):
-                name = leaf[len(SIDECAR_PREFIX) : -len(".json")]
-                body = self.bucket.get_or_none(key)
-                if body is not None:
-                    covers[name] = set(orjson.loads(body)["batches"])
+                sidecars[leaf[len(SIDECAR_PREFIX) : -len(".json")]] = obj
             elif leaf.endswith(suffix) and not leaf.startswith(("_", ".")):
-                data[batch_of(key)] = key
-        # A compacted file counts only once both it and its sidecar exist.
-        covers = {name: batches for name, batches in covers.items() if name in data}
-        return data, covers
+                data[leaf[: -len(suffix)]] = obj
+        listing = Listing()
+        for name in data.keys() & sidecars.keys():
+            cached = (known or {}).get(name)
+            if cached is not None:
+                listing.files[name] = DataFile(
+                    name, cached.batches, cached.records, data[name]["Size"]
+                )
+                continue
+            body = self.archive.bucket.get_or_none(self.sidecar_key(name))
+            if body is None:
+                continue  # removed since the listing
+            sidecar = orjson.loads(body)
+            listing.files[name] = DataFile(
+                name, frozenset(sidecar["batches"]), sidecar["records"], data[name]["Size"]
+            )
+        unpaired = [sidecars[n] for n in sidecars.keys() - data.keys()]
+        unpaired += [data[n] for n in data.keys() - sidecars.keys()]
+        for obj in unpaired:
+            if now - obj["LastModified"] > ABANDONED_AFTER:
+                listing.abandoned.append(obj["Key"])
+        return listing
 
-    def holds(self, batch: str) -> bool:
-        """Whether a data file of this partition holds the batch's changes."""
-        data, covers = self.listing()
-        return batch in data or any(batch in batches for batches in covers.values())
+    def commit(
+        self, name: str, batches: frozenset[str], records: int, path: str, size: int
+    ) -> DataFile:
+        """Rule 1: the sidecar, then the data."""
+        sidecar = {"batches": sorted(batches), "records": records, "file": f"{name}.{self.fmt}"}
+        self.archive.bucket.put(self.sidecar_key(name), orjson.dumps(sidecar), "application/json")
+        self.archive.bucket.upload_file(self.key(name), path, size)
+        return DataFile(name, batches, records, size)
 
-    def covered(self, batch: str) -> bool:
-        """Whether a compacted file's sidecar lists the batch (one small listing, usually empty)."""
-        for key in self.bucket.keys(f"{self.prefix}{SIDECAR_PREFIX}"):
-            body = self.bucket.get_or_none(key)
-            if body is not None and batch in orjson.loads(body)["batches"]:
-                return True
-        return False
-
-    def write_batch(self, batch: str, write: Writer, maybe_covered: bool = True) -> int | None:
-        """Write one batch's file; None when a compacted file already covers the batch.
-
-        `maybe_covered=False` (the day has no compaction marker) skips the look. The caller
-        then calls `withdraw_if_covered` for the days marked once its writes are done.
-        """
-        if maybe_covered and self.covered(batch):
-            return None
-        return write(self.key(batch))
-
-    def withdraw_if_covered(self, batch: str) -> bool:
-        """Remove a batch file that a rebuild covered while it was written."""
-        if not self.covered(batch):
-            return False
-        self.bucket.delete([self.key(batch)])
-        return True
-
-    def write_compacted(self, batches: list[str], write: Writer) -> tuple[str, int]:
-        name = compacted_name(batches)
-        marker = self.layout.compaction_marker_key(self.fmt, self.record_type, self.day)
-        self.bucket.put(marker, b"", "text/plain")  # before the data: batch runs look here
-        size = write(self.key(name))
-        self.bucket.put(
-            self._sidecar_key(name),
-            orjson.dumps({"batches": sorted(batches), "file": f"{name}.{self.fmt}"}),
-            "application/json",
-        )
-        self.settle()
-        return name, size
-
-    def settle(self) -> list[str]:
-        """Remove files whose changes another file holds; returns the keys removed."""
-        data, covers = self.listing()
-        doomed = set()
-        for name, batches in covers.items():
-            for other, other_batches in covers.items():
-                if (
-                    other != name
-                    and batches <= other_batches
-                    and (batches != other_batches or name < other)
-                ):
-                    doomed.add(name)
-        kept_covers = set().union(*(b for n, b in covers.items() if n not in doomed))
-        doomed |= {name for name in data if name in kept_covers}
-        keys = [data[name] for name in doomed]
-        keys += [self._sidecar_key(name) for name in doomed if name in covers]
-        if keys:
-            self.bucket.delete(keys)
-        return keys
-
-    def data_keys(self) -> list[str]:
-        data, _ = self.listing()
-        return sorted(data.values())
+    def remove(self, names: Iterable[str]) -> list[str]:
+        """Data first, then sidecars: a file never counts without its data."""
+        names = sorted(set(names))
+        if names:
+            self.archive.bucket.delete(self.key(n) for n in names)
+            self.archive.bucket.delete(self.sidecar_key(n) for n in names)
+        return [self.key(n) for n in names]

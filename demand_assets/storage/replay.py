@@ -2,8 +2,8 @@
 
 Every event of every document is decoded again with the current rules (and the current
 partition window, so a sale that was too far ahead passes once the window reaches it):
-- an event that now passes is landed, with the others of its chunk, as one batch, which a
-  rebuild of the partitions it touched then archives;
+- an event that now passes is landed, with the others of its chunk, as one batch, pending
+  for the next archive run like any batch the stream sensor lands;
 - an event of an item type that is not archived (a rule that now skips it) is dropped;
 - an event that still fails stays, under the message it fails with now.
 
@@ -14,7 +14,7 @@ Order and names make a replay safe to repeat and to crash anywhere:
    now fail for another reason is split, one document per message) and documents replayed in
    full are deleted. New documents are written before old ones are deleted.
 A change landed twice (a crash between two chunks, the rules changing between two attempts)
-is in two batches under one eventID; rebuilds archive each eventID once.
+is in two batches under one eventID; the partition files hold each eventID once.
 
 A replayed row keeps its provenance: the shard and sequence number come from the document's
 `positions` (written since documents carry them); a document written before has `unknown`.
@@ -32,10 +32,11 @@ from datetime import datetime
 import orjson
 
 from demand_assets.records import Archivable, PartitionWindow, Rejected, decode_change
+from demand_assets.records.change import Change
 from demand_assets.records.errors import error_document
-from demand_assets.storage.batches import ChangeRead, land_batch
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.batches import land_batch
 from demand_assets.storage.layout import Layout
-from demand_assets.storage.s3 import Bucket
 
 REPLAY_SOURCE = "errors-replay"
 UNKNOWN_POSITION = "unknown"
@@ -69,10 +70,10 @@ class ErrorDocument:
             document.get("batch"),
         )
 
-    def change(self, index: int) -> ChangeRead:
+    def change(self, index: int) -> Change:
         """The event as read from the stream, at its recorded position if known."""
         position = self.positions[index] if self.positions else {}
-        return ChangeRead(
+        return Change(
             position.get("shardId") or UNKNOWN_POSITION,
             position.get("sequenceNumber") or UNKNOWN_POSITION,
             position.get("arrival") or self.timestamp,
@@ -103,12 +104,12 @@ class ReplayReport:
         return {t: sorted(days) for t, days in sorted(self.partitions.items())}
 
 
-def error_keys(bucket: Bucket, layout: Layout) -> list[str]:
+def error_keys(archive: Archive) -> list[str]:
     """The error documents, oldest first (their names start with their time)."""
-    prefix = layout.errors_prefix()
+    prefix = archive.layout.errors_prefix()
     return sorted(
         key
-        for key in bucket.keys(prefix)
+        for key in archive.bucket.keys(prefix)
         if key.endswith(".json") and not key[len(prefix) :].startswith(("_", "."))
     )
 
@@ -164,8 +165,7 @@ def split_key(layout: Layout, document: ErrorDocument, message: str) -> str:
 
 
 def replay_errors(
-    bucket: Bucket,
-    layout: Layout,
+    archive: Archive,
     window: PartitionWindow,
     *,
     events_per_batch: int = DEFAULT_EVENTS_PER_BATCH,
@@ -180,12 +180,12 @@ def replay_errors(
     """
     log = log or _log
     report = ReplayReport()
-    keys = error_keys(bucket, layout)
+    keys = error_keys(archive)
     if max_documents:
         keys = keys[:max_documents]
     chunk: list[_Decoded] = []
     size = 0
-    for key, body in _read_all(bucket, keys):
+    for key, body in _read_all(archive, keys):
         if body is None:
             continue  # removed since the listing (another replay)
         try:
@@ -202,29 +202,29 @@ def replay_errors(
         chunk.append(decoded)
         size += len(document.events)
         if size >= events_per_batch:
-            _settle(bucket, layout, window, chunk, report, dry_run, log)
+            _settle(archive, window, chunk, report, dry_run, log)
             chunk, size = [], 0
     if chunk:
-        _settle(bucket, layout, window, chunk, report, dry_run, log)
+        _settle(archive, window, chunk, report, dry_run, log)
     return report
 
 
-def _read_all(bucket: Bucket, keys: list[str], window: int = 64):
+def _read_all(archive: Archive, keys: list[str], window: int = 64):
     """(key, body or None) in key order, read `window` at a time in parallel."""
     with ThreadPoolExecutor(_READ_THREADS) as pool:
         for start in range(0, len(keys), window):
             part = keys[start : start + window]
-            yield from zip(part, pool.map(bucket.get_or_none, part), strict=True)
+            yield from zip(part, pool.map(archive.bucket.get_or_none, part), strict=True)
 
 
-def _settle(bucket, layout, window, chunk, report, dry_run, log) -> None:
+def _settle(archive, window, chunk, report, dry_run, log) -> None:
     if dry_run:
         return
     passing = [d for d in chunk if d.passing]
     if passing:
         batch = replay_batch_name(passing)
         changes = [d.document.change(i) for d in passing for i in d.passing]
-        summary = land_batch(bucket, layout, REPLAY_SOURCE, batch, changes, window)
+        summary = land_batch(archive, REPLAY_SOURCE, batch, changes, window)
         report.batches.append(batch)
         for record_type, days in summary.partitions().items():
             report.partitions.setdefault(record_type, set()).update(days)
@@ -241,13 +241,13 @@ def _settle(bucket, layout, window, chunk, report, dry_run, log) -> None:
             if message == document.message:
                 key = document.key
             else:
-                key = split_key(layout, document, message)
+                key = split_key(archive.layout, document, message)
             writes.append((key, document.body(indexes, message)))
         if document.message not in decoded.failing:
             deletes.append(document.key)
     for key, body in writes:
-        bucket.put(key, body, "application/json")
+        archive.bucket.put(key, body, "application/json")
     if deletes:
-        bucket.delete(deletes)
+        archive.bucket.delete(deletes)
     report.written += [key for key, _ in writes]
     report.deleted += deletes

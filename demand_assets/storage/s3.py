@@ -3,17 +3,21 @@ S3 calls."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-# Files up to this size go in one PutObject; larger ones in parts of PART_BYTES, at most
-# PARTS_IN_FLIGHT at a time, so an upload holds a few parts in memory, never the file.
+from demand_assets.aws import NOT_FOUND, error_code
+
+# Files up to this size go in one PutObject; larger ones in parts of 16 MB, four at a time, so
+# an upload holds a few parts in memory, never the file.
 SINGLE_PUT_BYTES = 64 * 1024 * 1024
-PART_BYTES = 16 * 1024 * 1024
-PARTS_IN_FLIGHT = 4
+TRANSFER = TransferConfig(
+    multipart_threshold=SINGLE_PUT_BYTES,
+    multipart_chunksize=16 * 1024 * 1024,
+    max_concurrency=4,
+)
 
 
 class Bucket:
@@ -24,40 +28,14 @@ class Bucket:
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
 
-    def upload_file(self, key: str, path: str) -> None:
-        """One PUT for a small file, a multipart upload in bounded memory for a large one."""
-        if os.path.getsize(path) <= SINGLE_PUT_BYTES:
+    def upload_file(self, key: str, path: str, size: int) -> None:
+        """One PutObject for a small file (one request, no transfer threads); boto3's managed
+        multipart upload for a large one."""
+        if size <= SINGLE_PUT_BYTES:
             with open(path, "rb") as body:
                 self.client.put_object(Bucket=self.name, Key=key, Body=body)
-            return
-        upload_id = self.client.create_multipart_upload(Bucket=self.name, Key=key)["UploadId"]
-        try:
-            parts = self._upload_parts(key, path, upload_id)
-            self.client.complete_multipart_upload(
-                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-            raise
-
-    def _upload_parts(self, key: str, path: str, upload_id: str) -> list[dict]:
-        def upload(number: int, body: bytes) -> dict:
-            response = self.client.upload_part(
-                Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
-            return {"PartNumber": number, "ETag": response["ETag"]}
-
-        parts, in_flight = [], []
-        with open(path, "rb") as source, ThreadPoolExecutor(PARTS_IN_FLIGHT) as pool:
-            number = 0
-            while body := source.read(PART_BYTES):
-                number += 1
-                if len(in_flight) == PARTS_IN_FLIGHT:
-                    parts.append(in_flight.pop(0).result())
-                in_flight.append(pool.submit(upload, number, body))
-                del body
-            parts += [future.result() for future in in_flight]
-        return parts
+        else:
+            self.client.upload_file(path, self.name, key, Config=TRANSFER)
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
@@ -66,14 +44,27 @@ class Bucket:
         try:
             return self.get(key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if error_code(exc) in NOT_FOUND:
                 return None
             raise
 
-    def list(self, prefix: str) -> Iterator[dict]:
-        """Objects under a prefix: dicts with Key, Size, LastModified."""
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.name, Key=key)
+            return True
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return False
+            raise
+
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[dict]:
+        """Objects under a prefix in key order (after `start_after`, if given): dicts with Key,
+        Size, LastModified."""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+        kwargs = {"Bucket": self.name, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in paginator.paginate(**kwargs):
             yield from page.get("Contents", [])
 
     def prefixes(self, prefix: str) -> list[str]:
@@ -85,8 +76,16 @@ class Bucket:
             for common in page.get("CommonPrefixes", [])
         ]
 
-    def keys(self, prefix: str) -> list[str]:
-        return [obj["Key"] for obj in self.list(prefix)]
+    def keys(
+        self, prefix: str, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Keys under a prefix in key order; with `limit`, only the first so many (one call)."""
+        if limit is not None:
+            kwargs = {"Bucket": self.name, "Prefix": prefix, "MaxKeys": limit}
+            if start_after:
+                kwargs["StartAfter"] = start_after
+            return [o["Key"] for o in self.client.list_objects_v2(**kwargs).get("Contents", [])]
+        return [obj["Key"] for obj in self.list(prefix, start_after)]
 
     def delete(self, keys: Iterable[str]) -> None:
         keys = list(keys)

@@ -25,7 +25,7 @@ def dump(checkpoints: dict[str, str]) -> str:
 
 
 def batch_name(
-    stream_name: str, first_read: dict[str, str], first_arrival: datetime | None = None
+    stream_name: str, first_read: dict[str, str], first_arrival: datetime | str | None = None
 ) -> str:
     """The name of a batch, from the first sequence number it read in each shard.
 
@@ -38,5 +38,7 @@ def batch_name(
     digest = hashlib.sha256(f"{stream_name}\n{positions}".encode()).hexdigest()
     if first_arrival is None:
         return f"b{digest[:24]}"
+    if isinstance(first_arrival, str):
+        first_arrival = datetime.fromisoformat(first_arrival)
     # Prefixed with when its first change arrived: batches sort by time and group by day.
     return f"{first_arrival.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:20]}"

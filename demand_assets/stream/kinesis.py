@@ -5,6 +5,10 @@ where it has none. After a reshard a parent is read to its end before its childr
 children then start at `TRIM_HORIZON`), which keeps each key's changes in order. Throttling,
 expired iterators and vanished shards are retried or skipped with a log line; they never lose
 the reader's place: a checkpoint only moves past records that were returned.
+
+A read can also be told where to stop (`until`: shard -> last sequence number): it then reads
+exactly those records again, whatever time it takes, which is how a tick repeated after a
+crash lands the same batch (`storage.intents`).
 """
 
 from __future__ import annotations
@@ -19,27 +23,19 @@ from datetime import UTC, datetime
 import orjson
 from botocore.exceptions import ClientError
 
+from demand_assets.aws import THROTTLED, error_code, is_server_error
+from demand_assets.records.change import Change
+from demand_assets.records.timestamps import format_instant
 from demand_assets.stream.checkpoints import SHARD_END
 
 AT_TIMESTAMP = "AT_TIMESTAMP:"
-_THROTTLED = (
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "ThrottlingException",
-)
-
-
-@dataclass(slots=True, frozen=True)
-class StreamRecord:
-    shard_id: str
-    sequence_number: str
-    arrival: datetime
-    data: bytes
+# A repeated read (`until`) goes on past the tick's time bound, up to this.
+REPEAT_SECONDS = 300.0
 
 
 @dataclass
 class ReadResult:
-    records: list[StreamRecord] = field(default_factory=list)
+    records: list[Change] = field(default_factory=list)
     checkpoints: dict[str, str] = field(default_factory=dict)
     first_read: dict[str, str] = field(default_factory=dict)  # shard -> first sequence read
     millis_behind_latest: int = 0
@@ -56,6 +52,8 @@ class _Shard:
     ended: bool = False  # closed and read to its end: children may start
     idle: bool = False  # nothing more to read in this tick
     server_errors: int = 0  # 5xx answers retried in this tick
+    stop_at: str | None = None  # a repeated read: the last sequence number to read
+    ends: bool = False  # a repeated read: the earlier read found the shard's end there
 
 
 class StreamReader:
@@ -87,27 +85,22 @@ class StreamReader:
 
     # -- shards -------------------------------------------------------------------------------
     def list_shards(self) -> list[dict]:
-        shards, token = [], None
-        for attempt in range(8):
-            try:
-                while True:
-                    kwargs = {"NextToken": token} if token else {"StreamName": self.stream_name}
-                    page = self.client.list_shards(**kwargs)
-                    shards.extend(page["Shards"])
-                    token = page.get("NextToken")
-                    if not token:
-                        return shards
-            except ClientError as exc:
-                if _code(exc) not in _THROTTLED or attempt == 7:
-                    raise
-                self.log.warning("list_shards throttled; retrying (%s)", _code(exc))
-                shards, token = [], None
-                self.sleep(min(0.1 * 2**attempt, 2.0))
-        return shards
+        """Every shard, open and closed (botocore's standard retries absorb throttling)."""
+        pages = self.client.get_paginator("list_shards").paginate(StreamName=self.stream_name)
+        return [shard for page in pages for shard in page["Shards"]]
 
     # -- reading ------------------------------------------------------------------------------
-    def read(self, checkpoints: dict[str, str]) -> ReadResult:
-        deadline = self.clock() + self.max_seconds
+    def read(
+        self,
+        checkpoints: dict[str, str],
+        until: dict[str, str] | None = None,
+        ends: frozenset[str] = frozenset(),
+    ) -> ReadResult:
+        """Read on from `checkpoints`, bounded by records and time. With `until`, read exactly
+        up to those sequence numbers (shards not in it are not read), marking the shards in
+        `ends` read to their end, as the earlier read did."""
+        deadline = self.clock() + (REPEAT_SECONDS if until is not None else self.max_seconds)
+        limit = None if until is not None else self.max_records
         result = ReadResult(checkpoints=dict(checkpoints))
         listed = self.list_shards()
         shards = {
@@ -121,6 +114,16 @@ class StreamReader:
         now = datetime.now(UTC)
         for shard in shards.values():
             shard.ended = result.checkpoints.get(shard.shard_id) == SHARD_END
+            if until is not None:
+                shard.stop_at = until.get(shard.shard_id)
+                if shard.stop_at is None:
+                    shard.idle = True
+                    if shard.shard_id in ends:
+                        shard.ended = True
+                        result.checkpoints[shard.shard_id] = SHARD_END
+                else:
+                    shard.ends = shard.shard_id in ends
+                continue
             if (
                 not shard.ended
                 and shard.shard_id not in checkpoints
@@ -135,7 +138,7 @@ class StreamReader:
                     # Pin LATEST to this moment, so changes arriving before the next tick are read.
                     result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
 
-        while len(result.records) < self.max_records and self.clock() < deadline:
+        while (limit is None or len(result.records) < limit) and self.clock() < deadline:
             active = [
                 s for s in shards.values() if not (s.ended or s.idle) and self._ready(s, shards)
             ]
@@ -143,11 +146,22 @@ class StreamReader:
                 break
             progressed = False
             for shard in active:
-                if len(result.records) >= self.max_records or self.clock() >= deadline:
+                if (limit is not None and len(result.records) >= limit) or self.clock() >= deadline:
                     break
-                progressed |= self._read_once(shard, shards, result)
+                progressed |= self._read_once(shard, shards, result, limit)
             if not progressed:
                 break
+        if until is not None:
+            short = {
+                s: q
+                for s, q in until.items()
+                if result.checkpoints.get(s) != (SHARD_END if s in ends else q)
+            }
+            if short:
+                raise StreamChanged(
+                    f"could not read the records of an earlier tick again (shard: last "
+                    f"sequence number wanted): {short}; they are no longer in the stream"
+                )
         return result
 
     def _has_parent(self, shard: _Shard, shards: dict, checkpoints: dict) -> bool:
@@ -170,7 +184,9 @@ class StreamReader:
         """A child is read only once every listed parent is read to its end."""
         return all(shards[p].ended for p in shard.parents if p in shards)
 
-    def _read_once(self, shard: _Shard, shards: dict[str, _Shard], result: ReadResult) -> bool:
+    def _read_once(
+        self, shard: _Shard, shards: dict[str, _Shard], result: ReadResult, limit
+    ) -> bool:
         """One GetRecords call on a shard; True when the shard may have more to give now."""
         checkpoint = result.checkpoints.get(shard.shard_id)
         try:
@@ -178,20 +194,20 @@ class StreamReader:
                 shard.iterator = self._iterator(shard, checkpoint, shards, result.checkpoints)
             response = self.client.get_records(
                 ShardIterator=shard.iterator,
-                Limit=min(10_000, max(1, self.max_records - len(result.records))),
+                Limit=10_000 if limit is None else min(10_000, max(1, limit - len(result.records))),
             )
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             result.retries += 1
             if code == "ExpiredIteratorException":
                 self.log.warning("shard %s: iterator expired; renewing it", shard.shard_id)
                 shard.iterator = None
                 return True
-            if code in _THROTTLED:
+            if code in THROTTLED:
                 self.log.warning("shard %s: throttled (%s); backing off", shard.shard_id, code)
                 self.sleep(min(0.2 * result.retries, 1.0))
                 return True
-            if _server_error(exc) and shard.server_errors < SERVER_ERROR_RETRIES:
+            if is_server_error(exc) and shard.server_errors < SERVER_ERROR_RETRIES:
                 shard.server_errors += 1
                 self.log.warning(
                     "shard %s: service error (%s); retrying (%d of %d)",
@@ -209,16 +225,27 @@ class StreamReader:
             raise
         result.shards_read += 1
         records = response.get("Records", [])
+        if shard.stop_at is not None:
+            records = [r for r in records if int(r["SequenceNumber"]) <= int(shard.stop_at)]
         for record in records:
             sequence = record["SequenceNumber"]
             result.first_read.setdefault(shard.shard_id, sequence)
             result.records.append(
-                StreamRecord(
-                    shard.shard_id, sequence, record["ApproximateArrivalTimestamp"], record["Data"]
+                Change(
+                    shard.shard_id,
+                    sequence,
+                    format_instant(record["ApproximateArrivalTimestamp"]),
+                    record["Data"],
                 )
             )
         if records:
             result.checkpoints[shard.shard_id] = records[-1]["SequenceNumber"]
+        if shard.stop_at is not None and _reached(result.checkpoints, shard):
+            shard.idle = True  # read again as far as the earlier tick did
+            if shard.ends:
+                shard.ended = True
+                result.checkpoints[shard.shard_id] = SHARD_END
+            return True
         behind = response.get("MillisBehindLatest", 0) or 0
         result.millis_behind_latest = max(result.millis_behind_latest, behind)
         shard.iterator = response.get("NextShardIterator")
@@ -299,10 +326,12 @@ def _parse_get_records(response_dict, customized_response_dict, **_) -> None:
 SERVER_ERROR_RETRIES = 3
 
 
-def _server_error(exc: ClientError) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return status >= 500 or _code(exc) in ("InternalFailure", "ServiceUnavailable")
+class StreamChanged(RuntimeError):
+    """A repeated read could not find the records it was to read again."""
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+def _reached(checkpoints: dict[str, str], shard: _Shard) -> bool:
+    last = checkpoints.get(shard.shard_id)
+    if last in (None, SHARD_END) or last.startswith(AT_TIMESTAMP):
+        return last == SHARD_END
+    return int(last) >= int(shard.stop_at)

@@ -33,10 +33,11 @@ from decimal import Decimal
 import orjson
 from orjson import Fragment
 
+from demand_assets.records.schemas import RECORD_TYPES
+
 TABLE_NAME = "demand-capture"
 AWS_REGION = "us-east-1"
 
-RECORD_TYPES = ("demand", "notification", "event", "sale")
 DEFAULT_TYPE_WEIGHTS: Mapping[str, float] = {
     "demand": 0.55,
     "notification": 0.25,
