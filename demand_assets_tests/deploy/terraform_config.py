@@ -19,13 +19,14 @@ META_ARGUMENTS = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 
 
 def plain(node: Any) -> Any:
-    """python-hcl2's tree without its markers: keys and string literals unquoted, expressions
-    kept as `${...}` text, blocks as lists of dicts."""
+    """python-hcl2's tree without its markers (comments included: one inside an object literal
+    comes out as its block's `__inline_comments__`): keys and string literals unquoted,
+    expressions kept as `${...}` text, blocks as lists of dicts."""
     if isinstance(node, dict):
         return {
             unquote(k): plain(v)
             for k, v in node.items()
-            if k not in ("__is_block__", "__comments__")
+            if k not in ("__is_block__", "__comments__", "__inline_comments__")
         }
     if isinstance(node, list):
         return [plain(v) for v in node]

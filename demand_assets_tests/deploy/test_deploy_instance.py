@@ -11,6 +11,7 @@ from dagster._core.workspace.config_schema import process_workspace_config
 from dagster_postgres.utils import pg_url_from_config
 from sqlalchemy import create_engine
 
+from demand_assets.defs.tags import EXCLUSIVE_TAG, STREAM_PATH_TAG, TYPE_TAG
 from demand_assets_tests.deploy.instance import (
     DEPLOY,
     REPO,
@@ -104,9 +105,11 @@ def test_production_keeps_the_local_concurrency_limits(production_env):
     production = concurrency(instance_ref(PRODUCTION))
     assert production == concurrency(instance_ref(LOCAL))
     assert production.run_queue_config.max_concurrent_runs == 4
+    # One archive_batches run at a time; rebuilds of a type, and each operation job, queue.
     assert list(production.run_queue_config.tag_concurrency_limits) == [
-        {"key": "demand/record_type", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-        {"key": "demand/exclusive", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+        {"key": STREAM_PATH_TAG, "limit": 1},
+        {"key": TYPE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+        {"key": EXCLUSIVE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
     ]
     assert production.pool_config.default_pool_limit == 1
 

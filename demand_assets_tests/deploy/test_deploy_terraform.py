@@ -5,6 +5,7 @@ and a snapshot of the AWS provider's schema; and the properties this deployment 
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from demand_assets.formats import FORMATS
+from demand_assets.records.schemas import RECORD_TYPES
+from demand_assets.storage.layout import Layout
 from demand_assets_tests.deploy import provider_schema
 from demand_assets_tests.deploy.instance import DEPLOY, REPO, env_vars, load_yaml
 from demand_assets_tests.deploy.terraform_config import (
@@ -310,24 +314,98 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only():
     assert policy["policy"] == "${data.aws_iam_policy_document.archive_bucket.json}"
 
 
-def test_lifecycle_rules_keep_landing_expire_errors_and_do_not_overlap():
-    rules = LOCALS["lifecycle_rules"]
-    prefixes = [rule["prefix"] for rule in rules.values()]
+def lifecycle_rules() -> dict[str, dict]:
+    """storage.tf's rules, with `${local.NAME}` values resolved (the shared landing transitions)."""
+    rules = {}
+    for name, rule in LOCALS["lifecycle_rules"].items():
+        rules[name] = {
+            key: LOCALS[m.group(1)]
+            if isinstance(value, str) and (m := re.fullmatch(r"\$\{local\.(\w+)\}", value))
+            else value
+            for key, value in rule.items()
+        }
+    return rules
 
-    assert rules["landing"]["expiration_days"] is None  # the source of every rebuild
-    assert [t["storage_class"] for t in rules["landing"]["transitions"]] == [
-        "STANDARD_IA",
-        "GLACIER_IR",
-    ]
-    assert rules["errors"]["expiration_days"] == "${var.errors_expiration_days}"
-    assert rules["avro"]["expiration_days"] is None and rules["parquet"]["expiration_days"] is None
+
+def layout_keys() -> dict[str, list[str]]:
+    """One key of every family demand_assets/storage/layout.py builds, under prefix `PREFIX`."""
+    layout, batch = Layout("PREFIX"), "20261120T101010Z-abcdef"
+    return {
+        "data_key": [
+            layout.data_key(f, t, "2026-11-20", "part-a1") for f in FORMATS for t in RECORD_TYPES
+        ],
+        "sidecar_key": [
+            layout.sidecar_key(f, t, "2026-11-20", "part-a1") for f in FORMATS for t in RECORD_TYPES
+        ],
+        "landing_key": [layout.landing_key(t, "2026-11-20", batch) for t in RECORD_TYPES],
+        "batch_summary_key": [layout.batch_summary_key(batch), layout.batch_summary_key("x")],
+        "batch_ids_key": [layout.batch_ids_key(batch), layout.batch_ids_key("x")],
+        "intent_key": [layout.intent_key("0123456789abcdef0123456789abcdef")],
+        "pending_key": [layout.pending_key(t, batch) for t in RECORD_TYPES],
+        "error_key": [layout.error_key("2026-11-20T10:10:10.123Z", "0b1c")],
+    }
+
+
+def test_lifecycle_rules_do_not_overlap_and_cover_every_key_the_archive_writes():
+    rules = lifecycle_rules()
+    prefixes = [rule["prefix"] for rule in rules.values()]
     for a in prefixes:
         for b in prefixes:
             assert a == b or not a.startswith(b), f"{a} overlaps {b}"
-    layout = (REPO / "demand_assets" / "storage" / "layout.py").read_text()
-    for kind in ("landing", "errors", "avro", "parquet"):
-        assert f"{{local.archive_prefix}}/{kind}/" in rules[kind]["prefix"]
-        assert kind in layout
+
+    keys = layout_keys()
+    assert set(keys) == {name for name in vars(Layout) if name.endswith("_key")}  # a new family
+    for family, examples in keys.items():
+        for key in examples:
+            matching = [
+                name
+                for name, rule in rules.items()
+                if key.startswith(rule["prefix"].replace("${local.archive_prefix}", "PREFIX"))
+            ]
+            assert len(matching) == 1, f"{family} {key}: {matching}"
+
+
+def rule_of(key: str) -> dict:
+    (rule,) = [
+        rule
+        for rule in lifecycle_rules().values()
+        if key.startswith(rule["prefix"].replace("${local.archive_prefix}", "PREFIX"))
+    ]
+    return rule
+
+
+def test_lifecycle_keeps_what_a_rebuild_or_an_archive_run_reads_and_expires_the_rest():
+    keys = layout_keys()
+    landing_classes = ["STANDARD_IA", "GLACIER_IR"]
+    # Landed batches are the source of every rebuild: kept, in cheaper instant-read classes.
+    for key in keys["landing_key"]:
+        rule = rule_of(key)
+        assert rule["expiration_days"] is None, key
+        assert [t["storage_class"] for t in rule["transitions"]] == landing_classes, key
+    # Summaries say a batch landed whole (checks, compaction); the .ids share their prefix.
+    for key in keys["batch_summary_key"] + keys["batch_ids_key"]:
+        assert rule_of(key)["expiration_days"] is None, key
+    # A pending mark lives until an archive run deletes it; its old versions go soon, since the
+    # sensor lists the pending prefixes every tick and a listing steps over delete markers.
+    for key in keys["pending_key"]:
+        rule = rule_of(key)
+        assert rule["expiration_days"] is None and rule["transitions"] == [], key
+        assert rule["noncurrent_days"] == 1, key
+    # The archive itself: only superseded versions expire.
+    for key in keys["data_key"] + keys["sidecar_key"]:
+        rule = rule_of(key)
+        assert rule["expiration_days"] is None and rule["transitions"] == [], key
+    (error,) = keys["error_key"]
+    assert rule_of(error)["expiration_days"] == "${var.errors_expiration_days}"
+    # An intent is read only by a repeat of its tick, from checkpoints the stream still holds.
+    (intent,) = keys["intent_key"]
+    assert LOCALS["lifecycle_rules"]["intents"]["expiration_days"] == (
+        "${local.intents_expiration_days}"
+    )
+    assert rule_of(intent)["expiration_days"] == "${ceil(var.stream_retention_hours / 24) + 1}"
+    for name, rule in lifecycle_rules().items():
+        if name != "pending":
+            assert rule["noncurrent_days"] == "${var.noncurrent_version_expiration_days}", name
 
 
 def test_athena_scans_a_bounded_number_of_bytes_and_encrypts_results():
@@ -403,16 +481,26 @@ def api(call: str) -> str:
     return "".join(part.title() for part in call.split("_"))
 
 
+# What each boto3 S3 call needs in this bucket, SSE-KMS by default: a write asks KMS for a data
+# key, a read for its decryption. upload_file is boto3's managed transfer: a multipart upload
+# above its threshold (Create/UploadPart/CompleteMultipartUpload, all s3:PutObject), aborted if
+# a part fails; completing one under SSE-KMS also decrypts the data key.
 S3_ACTIONS = {
-    "put_object": "s3:PutObject",
-    "upload_file": "s3:PutObject",
-    "create_multipart_upload": "s3:PutObject",
-    "upload_part": "s3:PutObject",
-    "complete_multipart_upload": "s3:PutObject",
-    "abort_multipart_upload": "s3:AbortMultipartUpload",
-    "get_object": "s3:GetObject",
-    "list_objects_v2": "s3:ListBucket",
-    "delete_objects": "s3:DeleteObject",
+    "put_object": {"s3:PutObject", "kms:GenerateDataKey"},
+    "upload_file": {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    },
+    "create_multipart_upload": {"s3:PutObject", "kms:GenerateDataKey"},
+    "upload_part": {"s3:PutObject"},
+    "complete_multipart_upload": {"s3:PutObject", "kms:Decrypt"},
+    "abort_multipart_upload": {"s3:AbortMultipartUpload"},
+    "get_object": {"s3:GetObject", "kms:Decrypt"},
+    "head_object": {"s3:GetObject"},  # HeadObject is authorized as s3:GetObject
+    "list_objects_v2": {"s3:ListBucket"},
+    "delete_objects": {"s3:DeleteObject"},
 }
 
 
@@ -421,14 +509,56 @@ def test_the_roles_grant_every_aws_call_the_code_makes():
     glue = {f"glue:{api(c)}" for c in client_calls("catalog/glue.py")}
     athena = {f"athena:{api(c)}" for c in client_calls("checks/engines.py")}
     table = {f"dynamodb:{api(c)}" for c in client_calls("stream/table_scan.py")}
-    s3 = {S3_ACTIONS[c] for c in client_calls("storage/s3.py")}  # KeyError: a new S3 call
+    # A KeyError: storage/s3.py makes a call S3_ACTIONS does not know yet.
+    s3 = set().union(*(S3_ACTIONS[c] for c in client_calls("storage/s3.py")))
 
     assert kinesis and glue and athena and s3
     assert kinesis <= granted("code_server")  # the sensor reads the stream
-    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= granted("code_server")
+    # ... and lands batches: S3 and the bucket's key.
+    assert S3_ACTIONS["put_object"] | S3_ACTIONS["get_object"] | {"s3:ListBucket"} <= granted(
+        "code_server"
+    )
     assert table == {"dynamodb:Scan"}  # DescribeTable is called on a plain client
     assert glue | athena | s3 | table | {"dynamodb:DescribeTable"} <= granted("run")
+    # The object calls on the archive's own objects (not just on Athena's results, say).
+    for key in layout_keys()["data_key"]:
+        assert {a for a in s3 if a.startswith("s3:") and a != "s3:ListBucket"} <= actions_on(
+            "run", key
+        ), key
     assert "kinesis:GetRecords" not in granted("run")
+
+
+def actions_on(policy: str, key: str) -> set[str]:
+    """The actions the policy grants on one object of the archive (a key under `PREFIX`)."""
+    found = set()
+    for statement in statements(policy):
+        resources = statement["resources"]
+        resources = [  # iam.tf's named ARNs: `local.archive_objects`, ...
+            LOCALS[m.group(1)] if (m := re.fullmatch(r"\$\{local\.(\w+)\}", r)) else r
+            for r in (resources if isinstance(resources, list) else [resources])
+        ]
+        prefix = "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/"
+        if any(fnmatch.fnmatchcase(key, r.replace(prefix, "PREFIX/")) for r in resources):
+            found |= set(statement["actions"])
+    return found
+
+
+def writable_keys(policy: str, keys: list[str]) -> list[str]:
+    """Those of `keys` (under prefix `PREFIX`) that the policy grants s3:PutObject on."""
+    return [key for key in keys if "s3:PutObject" in actions_on(policy, key)]
+
+
+def test_the_sensor_may_write_what_a_tick_lands_and_nothing_of_the_archive_itself():
+    keys = layout_keys()
+    # A tick (demand_assets/ingest.py): its intent, then storage/batches.py's land_batch.
+    tick = ["intent_key", "batch_ids_key", "landing_key", "error_key", "pending_key"]
+    tick += ["batch_summary_key"]
+    for family in tick:
+        assert writable_keys("code_server", keys[family]) == keys[family], family
+    # Partition files are the archive runs' (the run role); the code server never writes one.
+    for family in ("data_key", "sidecar_key"):
+        assert writable_keys("code_server", keys[family]) == [], family
+        assert writable_keys("run", keys[family]) == keys[family], family
 
 
 def test_the_daemon_and_the_webserver_can_drive_the_run_launcher():

@@ -150,6 +150,31 @@ variable "future_days" {
   }
 }
 
+variable "stream_path" {
+  description = "The stream path's tuning (demand_assets/config.py; README, \"Keeping up\"): the sensor requests an archive run once the oldest unrequested change is buffer_seconds old or buffer_changes have landed (DEMAND_BUFFER_SECONDS, DEMAND_BUFFER_CHANGES); a re-delivered change is dropped at landing within dedup_window_minutes of the first (DEMAND_DEDUP_WINDOW_MINUTES); one run archives at most max_batches_per_run batches of a type (DEMAND_MAX_BATCHES_PER_RUN)."
+  type = object({
+    buffer_seconds       = number
+    buffer_changes       = number
+    dedup_window_minutes = number
+    max_batches_per_run  = number
+  })
+
+  validation {
+    condition     = var.stream_path.buffer_seconds >= 0 && var.stream_path.buffer_changes >= 1 && floor(var.stream_path.buffer_changes) == var.stream_path.buffer_changes
+    error_message = "buffer_seconds is not negative; buffer_changes is a whole number, at least 1."
+  }
+
+  validation {
+    condition     = var.stream_path.dedup_window_minutes > 0
+    error_message = "dedup_window_minutes is positive."
+  }
+
+  validation {
+    condition     = var.stream_path.max_batches_per_run >= 1 && floor(var.stream_path.max_batches_per_run) == var.stream_path.max_batches_per_run
+    error_message = "max_batches_per_run is a whole number, at least 1."
+  }
+}
+
 # Retention -------------------------------------------------------------------------------------
 
 variable "landing_transition_days" {
