@@ -41,7 +41,10 @@ def aws(moto_endpoint, monkeypatch):
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(bucket="test-archive", prefix="demand", stream_name="test-stream")
+    """No buffering: a tick that lands changes requests its archive run at once."""
+    return Settings(
+        bucket="test-archive", prefix="demand", stream_name="test-stream", buffer_seconds=0
+    )
 
 
 @pytest.fixture

@@ -127,9 +127,14 @@ def stream_sensor(
             if cursor != context.cursor:
                 return dg.SensorResult(cursor=cursor)
             return dg.SkipReason(why)
-        key = summary.batch if summary is not None else f"{now:%Y%m%dT%H%M%S.%fZ}"
+        # A tick done again after a crash requests its run under the same key.
+        key = summary.batch if summary is not None else tick.adopted or f"{now:%Y%m%dT%H%M%S.%fZ}"
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"archive:{key}", tags={"demand/reason": why})],
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"archive:{key}", job_name=ARCHIVE_JOB, tags={"demand/reason": why}
+                )
+            ],
             cursor=cursor,
         )
 

@@ -10,8 +10,11 @@ import dagster as dg
 
 from demand_assets.config import Settings
 from demand_assets.defs.inprocess import execute_request
-from demand_assets.defs.partitions import daily_partitions, partition_window
-from demand_assets.storage.batches import BatchSummary, ChangeRead, land_batch
+from demand_assets.defs.partitions import partition_window
+from demand_assets.environment import partitions_from_settings
+from demand_assets.records.change import Change
+from demand_assets.storage.archive import Archive
+from demand_assets.storage.batches import BatchSummary, land_batch
 from demand_assets.storage.layout import Layout
 from demand_assets.storage.s3 import Bucket
 from demand_assets.stream.checkpoints import batch_name
@@ -24,17 +27,19 @@ def bucket_of(s3, settings: Settings) -> Bucket:
     return Bucket(s3, settings.bucket)
 
 
+def archive_of(s3, settings: Settings) -> Archive:
+    return Archive(Bucket(s3, settings.bucket), Layout(settings.prefix))
+
+
 def land(s3, settings: Settings, payloads: list[bytes], arrival: datetime, first_seq: int):
     """Land payloads as one batch that arrived at `arrival`, named as the sensor names it."""
     batch = batch_name(settings.stream_name, {SHARD: str(first_seq)}, arrival)
-    reads = [
-        ChangeRead(SHARD, str(first_seq + i), arrival.isoformat(), data)
+    changes = [
+        Change(SHARD, str(first_seq + i), arrival.isoformat(), data)
         for i, data in enumerate(payloads)
     ]
-    window = partition_window(daily_partitions(settings))
-    return land_batch(
-        bucket_of(s3, settings), Layout(settings.prefix), settings.stream_name, batch, reads, window
-    )
+    window = partition_window(partitions_from_settings(settings))
+    return land_batch(archive_of(s3, settings), settings.stream_name, batch, changes, window)
 
 
 def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, requests) -> list:
