@@ -76,27 +76,34 @@ def raise_failures(record_type: str, registration: Registration) -> None:
         )
 
 
-@dg.asset(
-    description="The Glue database and the tables `{type}_{avro|parquet}`, from the Avro schemas.",
-    group_name=CATALOG_GROUP,
-    kinds={"glue"},
-    owners=OWNERS,
-)
-def glue_tables(
-    context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
-) -> dg.MaterializeResult:
-    catalog = glue.catalog()
-    database = catalog.ensure_database()
-    outcomes = {}
-    for record_type in RECORD_TYPES:
-        for fmt in FORMATS:
-            name = table_name(record_type, fmt)
-            location = archive.archive().table_location(fmt, record_type)
-            outcomes[name] = catalog.ensure_table(table_input(record_type, fmt, location))
-            context.log.info("table %s.%s: %s", glue.database, name, outcomes[name])
-    return dg.MaterializeResult(
-        metadata={"database": glue.database, "database_state": database, "tables": outcomes}
+def glue_tables_asset(retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="glue_tables",
+        description=(
+            "The Glue database and the tables `{type}_{avro|parquet}`, from the Avro schemas."
+        ),
+        group_name=CATALOG_GROUP,
+        kinds={"glue"},
+        owners=OWNERS,
+        retry_policy=retry_policy,
     )
+    def glue_tables(
+        context: dg.AssetExecutionContext, archive: ArchiveResource, glue: GlueResource
+    ) -> dg.MaterializeResult:
+        catalog = glue.catalog()
+        database = catalog.ensure_database()
+        outcomes = {}
+        for record_type in RECORD_TYPES:
+            for fmt in FORMATS:
+                name = table_name(record_type, fmt)
+                location = archive.archive().table_location(fmt, record_type)
+                outcomes[name] = catalog.ensure_table(table_input(record_type, fmt, location))
+                context.log.info("table %s.%s: %s", glue.database, name, outcomes[name])
+        return dg.MaterializeResult(
+            metadata={"database": glue.database, "database_state": database, "tables": outcomes}
+        )
+
+    return glue_tables
 
 
 def partition_registration(
@@ -109,7 +116,7 @@ def partition_registration(
         description=f"Registers the {record_type} partitions that hold data in the Glue tables "
         f"{record_type}_avro and {record_type}_parquet.",
         partitions_def=partitions,
-        deps=[dg.AssetKey(record_type), glue_tables],
+        deps=[dg.AssetKey(record_type), dg.AssetKey("glue_tables")],
         group_name=CATALOG_GROUP,
         kinds={"glue"},
         owners=OWNERS,
@@ -131,7 +138,6 @@ def partition_registration(
 def catalog_assets(
     partitions: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy | None = None
 ) -> list:
-    glue_tables_def = glue_tables.with_attributes() if retry_policy is None else glue_tables
-    return [glue_tables_def] + [
+    return [glue_tables_asset(retry_policy)] + [
         partition_registration(t, partitions, retry_policy) for t in RECORD_TYPES
     ]

@@ -57,8 +57,8 @@ def test_partitions_with_data_are_registered_in_both_tables(archive, settings, s
 
 def _outcomes(settings, record_type: str, day: str) -> dict:
     engine = DuckDBEngine(s3_filesystem(), settings.bucket, Layout(settings.prefix))
-    bucket = build_definitions(settings).resources["archive"].bucket()
-    landed = landed_changes(bucket, Layout(settings.prefix), record_type, day, WINDOW)
+    archive = build_definitions(settings).resources["archive"].archive()
+    landed = landed_changes(archive, record_type, day, WINDOW)
     outcomes = sql_outcomes(engine, settings.glue_database, record_type, day, landed)
     return {o.name: o for o in outcomes}
 

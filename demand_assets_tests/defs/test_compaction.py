@@ -15,10 +15,11 @@ import dagster as dg
 import pytest
 
 from demand_assets.definitions import build_definitions
+from demand_assets.defs.archive_job import ARCHIVE_JOB
 from demand_assets.defs.inprocess import evaluate_schedule
-from demand_assets.defs.rebuilds import COMPACT_JOB, day_ranges, within
+from demand_assets.defs.rebuilds import COMPACT_JOB, consecutive_runs, split_by_window
 from demand_assets.defs.schedules import COMPACTION_SCHEDULE
-from demand_assets.defs.sensor import TYPE_TAG, run_requests
+from demand_assets.defs.tags import TYPE_TAG
 from demand_assets.records import PartitionWindow
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.builders import change, valid_item
@@ -79,29 +80,34 @@ def test_the_nightly_compaction_leaves_one_file_per_format_in_each_touched_parti
     summaries = [
         land(s3, settings, first, YESTERDAY.replace(hour=8), 100),
         land(s3, settings, second, YESTERDAY.replace(hour=20), 500),
-        land(s3, settings, third, YESTERDAY.replace(hour=23), 800),  # its runs still queued
     ]
+    # The archive run: one file per partition holding both batches.
+    run_all(defs, instance, [dg.RunRequest(job_name=ARCHIVE_JOB)])
+    summaries.append(land(s3, settings, third, YESTERDAY.replace(hour=23), 800))  # pending
     land(s3, settings, [second[0]], TICK.replace(minute=5), 900)  # today's: tomorrow's work
-    for summary in summaries[:2]:  # the sensor's runs: one file per batch and partition
-        run_all(defs, instance, run_requests(summary))
+    land(s3, settings, first[40:50], YESTERDAY.replace(hour=21), 600)  # a later run's file
+    run_all(defs, instance, [dg.RunRequest(job_name=ARCHIVE_JOB)])
+    summaries.append(land(s3, settings, third, YESTERDAY.replace(hour=23, minute=5), 850))
     before = {
         (t, d): len(data_files(s3, settings, "parquet", t, d)) for t, d in touched(summaries[:2])
     }
-    assert max(before.values()) == 2  # both batches wrote to some partitions
+    assert max(before.values()) == 2  # two archive runs wrote to some partitions
 
     requests = evaluate_schedule(defs, instance, COMPACTION_SCHEDULE, TICK)
 
-    # One run per type: yesterday's days and a late change's older day in one range, a sale's
-    # day months ahead in another.
-    ranges = {r.tags[TYPE_TAG]: _range(r) for r in requests}
-    assert {r.job_name for r in requests} == {COMPACT_JOB} and len(requests) == 2
-    assert ranges == {"demand": (LATE_DAY, "2026-11-20"), "sale": (SALE_DAY, SALE_DAY)}
+    # Runs of consecutive days only: a late change's old day, yesterday's days, a sale's day
+    # months ahead; each the rebuild of exactly the days yesterday's batches touched.
+    assert {r.job_name for r in requests} == {COMPACT_JOB}
+    covered = {(r.tags[TYPE_TAG], day) for r in requests for day in _days_of(*_range(r))}
+    assert covered == touched(summaries)
+    assert (("demand", LATE_DAY) in covered) and (("sale", SALE_DAY) in covered)
+    assert ("demand", LATE_DAY, LATE_DAY) in {(r.tags[TYPE_TAG], *_range(r)) for r in requests}
     results = run_all(defs, instance, requests)
 
     for record_type, day in touched(summaries):
         for fmt in ("avro", "parquet"):
             files = data_files(s3, settings, fmt, record_type, day)
-            assert len(files) == 1 and "/compacted-" in files[0], (record_type, day, files)
+            assert len(files) == 1, (record_type, day, files)
     expected = expected_records(first + second + third)
     for fmt, counts in archived_event_ids(s3, settings).items():
         assert counts == Counter(dict.fromkeys(expected, 1)), fmt
@@ -118,9 +124,27 @@ def test_the_nightly_compaction_leaves_one_file_per_format_in_each_touched_parti
     # After the stream was re-read (a rewound cursor lands yesterday's changes in new
     # batches), the same tick requests the rebuild of just what got new batches.
     land(s3, settings, first[:10], YESTERDAY.replace(hour=8, minute=1), 101)
-    (again,) = evaluate_schedule(defs, instance, COMPACTION_SCHEDULE, TICK)
-    assert again.tags[TYPE_TAG] == "demand" and _range(again) == ranges["demand"]
-    assert again.run_key not in {r.run_key for r in requests}
+    again = evaluate_schedule(defs, instance, COMPACTION_SCHEDULE, TICK)
+    assert again and {r.tags[TYPE_TAG] for r in again} == {"demand"}
+    redone = {("demand", d) for r in again for d in _days_of(*_range(r))}
+    # the ranges holding a day that got a new batch, whole: no more, no less
+    new_days = expected_days(first[:10])
+    assert {_range(r) for r in again} == {
+        _range(r)
+        for r in requests
+        if r.tags[TYPE_TAG] == "demand" and set(_days_of(*_range(r))) & new_days
+    }
+    assert new_days <= {d for _, d in redone}
+    assert not {r.run_key for r in again} & {r.run_key for r in requests}
+
+
+def _days_of(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [date.fromordinal(n).isoformat() for n in range(start.toordinal(), end.toordinal() + 1)]
+
+
+def expected_days(payloads) -> set[str]:
+    return {day for _, day, _ in expected_records(payloads).values()}
 
 
 def _range(request) -> tuple[str, str]:
@@ -130,28 +154,31 @@ def _range(request) -> tuple[str, str]:
     return tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
 
 
-def test_days_go_in_ranges_within_31_day_windows():
-    days = ["2026-11-20", "2026-11-19", "2026-11-02", "2026-12-01", "2027-02-10", "2026-11-20"]
-    assert day_ranges(days) == [
-        ("2026-11-02", "2026-12-01"),  # 30 days apart: one window
+def test_days_go_in_runs_of_consecutive_days_of_at_most_31():
+    days = ["2026-11-20", "2026-11-19", "2026-11-02", "2026-11-21", "2027-02-10", "2026-11-20"]
+    assert consecutive_runs(days) == [
+        ("2026-11-02", "2026-11-02"),  # a day that holds no data is never in a run's range
+        ("2026-11-19", "2026-11-21"),
         ("2027-02-10", "2027-02-10"),
     ]
-    assert day_ranges(["2026-01-01", "2026-02-01"]) == [
-        ("2026-01-01", "2026-01-01"),
-        ("2026-02-01", "2026-02-01"),
-    ]
-    assert day_ranges([]) == []
+    month = [date.fromordinal(date(2026, 1, 1).toordinal() + n).isoformat() for n in range(40)]
+    assert consecutive_runs(month) == [("2026-01-01", "2026-01-31"), ("2026-02-01", "2026-02-09")]
+    assert consecutive_runs([]) == []
 
 
 def test_days_outside_the_partitions_are_not_requested(settings, s3, instance):
     window = PartitionWindow(date(2020, 1, 1), date(2027, 6, 30))
-    assert within(["2019-12-31", "2020-01-01", "2027-06-30", "2027-07-01"], window) == (
+    assert split_by_window(["2019-12-31", "2020-01-01", "2027-06-30", "2027-07-01"], window) == (
         ["2020-01-01", "2027-06-30"],
         ["2019-12-31", "2027-07-01"],
     )
     # Batches landed under wider partitions than the definitions have now.
     sales = [
-        change("INSERT", valid_item("sale", id=f"s-{d}", saleStartDateTime=f"{d}T10:00:00Z"))
+        change(
+            "INSERT",
+            valid_item("sale", id=f"s-{d}", saleStartDateTime=f"{d}T10:00:00Z"),
+            event_id=f"sale-{d}",
+        )
         for d in ("2024-05-01", "2025-05-01")
     ]
     land(s3, settings, sales, YESTERDAY.replace(hour=3), 1)

@@ -11,15 +11,18 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import pytest
 from botocore.awsrequest import AWSResponse
-from dagster_aws.s3 import S3Resource
+from dagster._core.definitions.dependency import NodeHandle  # no public name
 
+from demand_assets.aws import AWS_MAX_ATTEMPTS, KINESIS_MAX_ATTEMPTS, aws_config
 from demand_assets.definitions import build_definitions
+from demand_assets.defs.archive_job import ARCHIVE_JOB
 from demand_assets.defs.operations import BOOTSTRAP_JOB, REPLAY_JOB
-from demand_assets.defs.retries import AWS_MAX_ATTEMPTS, AWS_RETRY_POLICY, KINESIS_MAX_ATTEMPTS
-from demand_assets.defs.sensor import run_requests
+from demand_assets.defs.resources import S3Resource
+from demand_assets.defs.retries import AWS_RETRY_POLICY
 from demand_assets.records import RECORD_TYPES
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.operating import archived_event_ids, land
@@ -47,10 +50,13 @@ def test_steps_that_talk_to_aws_carry_the_retry_policy(settings):
     assert len(defs.asset_checks) == len(RECORD_TYPES)
     for checks_def in defs.asset_checks:
         assert checks_def.node_def.retry_policy == policy, checks_def.node_def.name
-    for job_name in (BOOTSTRAP_JOB, REPLAY_JOB):
+    for job_name in (ARCHIVE_JOB, BOOTSTRAP_JOB, REPLAY_JOB):
         job = defs.resolve_job_def(job_name)
-        aws_steps = [n for n in job.graph.node_defs if n.required_resource_keys]
-        assert aws_steps and all(n.retry_policy == policy for n in aws_steps), job_name
+        aws_steps = [n for n in job.graph.nodes if n.definition.required_resource_keys]
+        assert aws_steps, job_name
+        for node in aws_steps:
+            handle = NodeHandle(node.name, None)
+            assert job.get_retry_policy_for_handle(handle) == policy, (job_name, node.name)
 
 
 def test_aws_clients_retry_in_standard_mode_with_a_bound(settings, aws):
@@ -64,7 +70,7 @@ def test_aws_clients_retry_in_standard_mode_with_a_bound(settings, aws):
         retries = client.meta.config.retries
         assert retries == {"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS}, name
     # The stream reader backs off throttling itself, within a tick's time bound.
-    kinesis = defs.resources["stream"].client().meta.config.retries
+    kinesis = defs.resources["stream"].reader().client.meta.config.retries
     assert kinesis == {"mode": "standard", "total_max_attempts": KINESIS_MAX_ATTEMPTS}
 
 
@@ -112,7 +118,8 @@ HOOK: list[FlakyWrites] = []
 
 class FlakyS3(S3Resource):
     def get_client(self):
-        client = super().get_client()
+        # A client of its own: the shared one (demand_assets.aws) must not keep the hook.
+        client = boto3.client("s3", config=aws_config(self.max_attempts))
         client.meta.events.register("before-send.s3.PutObject", HOOK[-1])
         return client
 
@@ -129,21 +136,20 @@ def test_a_run_whose_first_writes_fail_transiently_archives_each_change_once(set
         60
     )
     payloads = [c.data for c in changes]
-    summary = land(s3, settings, payloads, YESTERDAY.replace(hour=9), 1)
+    land(s3, settings, payloads, YESTERDAY.replace(hour=9), 1)
     defs = build_definitions(
         settings, s3=FlakyS3(max_attempts=AWS_MAX_ATTEMPTS - 1), retry_policy=FAST
     )
     instance = dg.DagsterInstance.ephemeral()
 
-    (request,) = run_requests(summary)
-    result = execute(defs, instance, request)
+    result = execute(defs, instance, dg.RunRequest(job_name=ARCHIVE_JOB))
 
     assert result.success
     assert not flaky.failures and len(flaky.calls) == 3  # throttled, no bucket, written
     # Two failures, one step retry: botocore retried the throttled request itself; the step's
     # retry policy retried the missing bucket.
     retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert [e.step_key for e in retried] == ["demand"]
+    assert [e.step_key for e in retried] == ["archive_demand"]
     expected = expected_records(payloads)
     for fmt, counts in archived_event_ids(s3, settings).items():
         assert counts == Counter(dict.fromkeys(expected, 1)), fmt

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from dagster_aws.s3 import S3Resource
 
 from demand_assets.definitions import build_definitions
+from demand_assets.defs.resources import S3Resource
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.pipeline import (
     archived,
