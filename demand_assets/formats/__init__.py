@@ -7,11 +7,14 @@ from collections.abc import Sequence
 
 from demand_assets.formats.arrow import to_table
 from demand_assets.formats.avro import DEFAULT_CODEC, AvroWriter, write_avro_rows
-from demand_assets.formats.avro_columns import encode_rows
+from demand_assets.formats.avro_columns import check_schema, encode_rows
 from demand_assets.formats.parquet import ParquetWriter, write_parquet
-from demand_assets.records.schemas import avro_schema
+from demand_assets.records.schemas import RECORD_TYPES, avro_schema
 
 FORMATS = ("avro", "parquet")
+
+for _record_type in RECORD_TYPES:  # a schema the encoder cannot write fails here, at load
+    check_schema(avro_schema(_record_type))
 
 
 def open_writer(fmt: str, sink, record_type: str, avro_codec: str = DEFAULT_CODEC):

@@ -6,6 +6,12 @@ an array holding every row's encoding of that field (zig-zag varints, length-pre
 union branch indexes for nullable fields), the columns of a record are joined row-wise, and the
 joined rows of a block are the Avro block's payload. The container header comes from fastavro,
 and tests hold the bytes equal to fastavro's own writer.
+
+It encodes what the archive's schemas use: records, `["null", T]` unions, strings, bytes,
+booleans, ints, longs, floats and doubles (logical types on those included). Arrays, maps,
+enums, fixed, other unions and named-type references it does not: `check_schema` refuses a
+schema holding one, naming the field, and `demand_assets.formats` runs it on every record
+type's schema when it is imported, so such a schema change fails at load, not at every write.
 """
 
 from __future__ import annotations
@@ -26,7 +32,41 @@ BLOCK_BYTES = 1 << 20  # uncompressed payload per block, about
 
 
 class NotVectorized(NotImplementedError):
-    """A schema construct this encoder does not handle; callers fall back to fastavro."""
+    """A schema construct this encoder does not handle (see `check_schema`)."""
+
+
+SCALARS = frozenset({"string", "bytes", "boolean", "int", "long", "float", "double"})
+
+
+def unsupported(avro_type: object, path: str = "") -> list[str]:
+    """`field.path: construct` for every part of a schema this encoder cannot encode."""
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        if len(branches) != 1 or avro_type[0] != "null":
+            return [f"{path or '<root>'}: union {avro_type}"]
+        return unsupported(branches[0], path)
+    kind = avro_type["type"] if isinstance(avro_type, dict) else avro_type
+    if isinstance(kind, dict | list):
+        return unsupported(kind, path)
+    if kind == "record":
+        found: list[str] = []
+        for field in avro_type["fields"]:
+            child = f"{path}.{field['name']}" if path else field["name"]
+            found += unsupported(field["type"], child)
+        return found
+    if kind in SCALARS:
+        return []
+    return [f"{path or '<root>'}: Avro type {kind!r}"]
+
+
+def check_schema(avro_schema: dict) -> None:
+    """Raise NotVectorized naming each field this encoder cannot encode."""
+    problems = unsupported(avro_schema)
+    if problems:
+        raise NotVectorized(
+            f"schema {avro_schema.get('name')!r} holds what the columnar Avro encoder cannot "
+            f"encode: {'; '.join(problems)}"
+        )
 
 
 def encode_rows(table: pa.Table, avro_schema: dict) -> pa.LargeBinaryArray:

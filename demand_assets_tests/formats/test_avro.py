@@ -168,3 +168,55 @@ def test_many_records_span_several_blocks():
     reader = fastavro.block_reader(io.BytesIO(data))
     assert sum(1 for _ in reader) >= 2
     assert decode_avro(data) == records
+
+
+# -- the columnar encoder's limits ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("record_type", RECORD_TYPES)
+def test_every_archived_schema_is_one_the_columnar_encoder_can_write(record_type):
+    from demand_assets.formats.avro_columns import unsupported
+
+    assert unsupported(avro_schema(record_type)) == []
+
+
+@pytest.mark.parametrize(
+    ("field_type", "named"),
+    [
+        ({"type": "array", "items": "string"}, "tags: Avro type 'array'"),
+        ({"type": "map", "values": "long"}, "tags: Avro type 'map'"),
+        ({"type": "enum", "name": "Colour", "symbols": ["RED"]}, "tags: Avro type 'enum'"),
+        ({"type": "fixed", "name": "Id", "size": 16}, "tags: Avro type 'fixed'"),
+        (["null", "string", "long"], "tags: union"),
+        (["string", "null"], "tags: union"),
+        (["null", {"type": "array", "items": "long"}], "tags: Avro type 'array'"),
+    ],
+)
+def test_a_schema_the_encoder_cannot_write_is_refused_naming_the_field(field_type, named):
+    """A schema change the evolution check would allow (a nullable array added, say) must not
+    reach the writers: it is refused when the schemas load, naming the field."""
+    from demand_assets.formats.avro_columns import NotVectorized, check_schema
+
+    schema = dict(avro_schema("demand"))
+    nested = {"type": "record", "name": "Extra", "fields": [{"name": "tags", "type": field_type}]}
+    schema["fields"] = [*schema["fields"], {"name": "extra", "type": ["null", nested]}]
+    with pytest.raises(NotVectorized, match="extra." + named.split(":")[0]) as raised:
+        check_schema(schema)
+    assert named.split(": ", 1)[1] in str(raised.value)
+
+
+def test_the_encoder_still_refuses_at_write_what_the_check_refuses():
+    """The check and the encoder agree: what `unsupported` lets through encodes."""
+    import pyarrow as pa
+
+    from demand_assets.formats.avro_columns import NotVectorized
+
+    schema = {"type": "record", "name": "R", "fields": [{"name": "xs", "type": "int"}]}
+    assert len(encode_rows(pa.table({"xs": [1, 2]}), schema)) == 2
+    bad = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "xs", "type": {"type": "map", "values": "int"}}],
+    }
+    with pytest.raises(NotVectorized):
+        encode_rows(pa.table({"xs": pa.array([[("a", 1)]], pa.map_(pa.string(), pa.int32()))}), bad)
