@@ -5,9 +5,9 @@ tests, benchmarks and the headless demo. Schedules and run-status sensors likewi
 from datetime import datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG
 
 from demand_assets.defs.sensor import SENSOR_NAME
+from demand_assets.defs.tags import RUN_KEY_TAG
 
 
 def evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):

@@ -116,12 +116,12 @@ def _decode(change: dict, shard_id: str, sequence_number: str, window: Partition
         record = validator(record_type)(image, path)
         if image_name == "OldImage":
             mark_deleted(record, when, blank(record_type, "date"))
-        day = _located(partition_date, record_type, record, when, window, path=path)
+        day = _with_image_path(partition_date, record_type, record, when, window, path=path)
         if record_type == "demand":
-            record["system"] = _located(
+            record["system"] = _with_image_path(
                 system_from_user_id, record["systemUserId"], "systemUserId", path=path
             )
-        record["reference"] = _located(reference, record_type, record, when, path=path)
+        record["reference"] = _with_image_path(reference, record_type, record, when, path=path)
         record["provenance"] = provenance(event_id, event_name, when, shard_id, sequence_number)
         return Archivable(record_type, day, record)
     except RecordError as exc:
@@ -136,7 +136,7 @@ def _item_type(image: dict) -> str:
     return "(no type)" if value is None else "(non-string type)"
 
 
-def _located(rule, *args, path: str):
+def _with_image_path(rule, *args, path: str):
     """Run a rule whose errors name item fields, and prefix them with the image's path."""
     try:
         return rule(*args)

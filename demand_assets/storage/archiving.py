@@ -128,11 +128,11 @@ def archive_partition(
 def _plan(archive, fmt, record_type, day, batches) -> _Plan:
     files = PartitionFiles(archive, fmt, record_type, day)
     listing = files.listing()
-    doomed = subsumed(listing.files.values())
-    if doomed or listing.abandoned:
-        files.remove(doomed)
+    replaced = subsumed(listing.files.values())
+    if replaced or listing.abandoned:
+        files.remove(replaced)
         archive.bucket.delete(listing.abandoned)
-        for name in doomed:
+        for name in replaced:
             del listing.files[name]
     live = list(listing.files.values())
     tangled = tangles(live)

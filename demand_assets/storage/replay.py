@@ -202,10 +202,10 @@ def replay_errors(
         chunk.append(decoded)
         size += len(document.events)
         if size >= events_per_batch:
-            _settle(archive, window, chunk, report, dry_run, log)
+            _land_then_rewrite(archive, window, chunk, report, dry_run, log)
             chunk, size = [], 0
     if chunk:
-        _settle(archive, window, chunk, report, dry_run, log)
+        _land_then_rewrite(archive, window, chunk, report, dry_run, log)
     return report
 
 
@@ -217,7 +217,7 @@ def _read_all(archive: Archive, keys: list[str], window: int = 64):
             yield from zip(part, pool.map(archive.bucket.get_or_none, part), strict=True)
 
 
-def _settle(archive, window, chunk, report, dry_run, log) -> None:
+def _land_then_rewrite(archive, window, chunk, report, dry_run, log) -> None:
     if dry_run:
         return
     passing = [d for d in chunk if d.passing]
