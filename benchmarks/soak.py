@@ -1,20 +1,26 @@
 """Soak: 1,000,000 changes through the local stack with bounded memory, nothing lost or doubled.
 
-A producer process puts `--records` generated changes on a `--shards`-shard stream of the
-emulator as fast as it accepts them (64 shards by default: the emulator copies a shard's whole
-key list to number every record it puts, so its PutRecords costs time in proportion to the
-records already in the shard; with 16 shards, a million records kept the emulator's core busy
-with that copy and the pipeline's S3 calls waited behind it). Meanwhile this process ticks
-`demand_stream_sensor` at its interval, and a run queue shaped like dagster.yaml's (see
-stream_drain.py) executes the runs in long-lived worker processes, each run with an instance
-of its own as a daemon-launched run has. When the producer is done and the stream drained,
-every archived row is read back: each change must appear exactly once per format.
+In-process figures (the README's second column; the daemon's come from
+benchmarks/daemon_keepup.py). A producer process puts `--records` generated changes on a
+`--shards`-shard stream of the emulator as fast as it accepts them (64 shards by default: the
+emulator copies a shard's whole key list to number every record it puts, so its PutRecords
+costs time in proportion to the records already in the shard; with 16 shards, a million
+records kept the emulator's core busy with that copy and the pipeline's S3 calls waited behind
+it). Meanwhile this process ticks `demand_stream_sensor` at its interval with the default
+buffering hints, and the `archive_batches` runs it requests go to the stream path's run queue
+of stream_drain.py: one long-lived worker process executes them one after another, each with
+an instance of its own as a daemon-launched run has, and the sensor's instance shows each run
+queued, in progress and finished, so the sensor keeps at most one queued and one in progress.
+When the producer is done, the stream drained and no batch is left pending, every archived row
+is read back: each change must appear exactly once per format.
 
-Reported: throughput, the peak RSS of the sensor process and the largest peak RSS of a run
-(a worker's peak is reset before each run), against a baseline measured in the same run (a
-worker's RSS once the definitions are loaded).
+Reported: throughput, ticks and archive runs (the most queued and in progress at once), the
+data files (the most in one partition: at most 12 per format), the batches left pending, the
+peak RSS of the sensor process and the largest peak RSS of a run (the worker's peak is reset
+before each run), against a baseline measured in the same run (the worker's RSS once the
+definitions are loaded).
 
-    .venv/bin/python benchmarks/soak.py [--records 1000000] [--workers 2] [--shards 64]
+    .venv/bin/python benchmarks/soak.py [--records 1000000] [--shards 64]
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import warnings
 from collections import Counter
 from datetime import UTC, datetime
 
-from stream_drain import RunQueue, peak_rss_mib, setup
+from stream_drain import RunQueue, buffered, data_files, peak_rss_mib, setup, tick
 
 warnings.filterwarnings("ignore")
 
@@ -40,7 +46,6 @@ SEED = 23
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shards", type=int, default=64)
     args = parser.parse_args()
 
@@ -52,7 +57,7 @@ def main() -> None:
     moto = MotoServer.start()
     os.environ.update(moto.environment())
     try:
-        figures = soak(args.records, args.workers, args.shards)
+        figures = soak(args.records, args.shards)
         rows = read_back()
     finally:
         moto.stop()
@@ -60,14 +65,24 @@ def main() -> None:
     print(f"soak: {args.records:,} changes through the local stack ({args.shards} shards)")
     print(
         f"  {figures['seconds']:.0f} s from the first put to the last partition written: "
-        f"{args.records / figures['seconds']:,.0f} changes/s "
-        f"({figures['ticks']} ticks, {figures['runs']} runs in {args.workers} workers)"
+        f"{args.records / figures['seconds']:,.0f} changes/s"
+    )
+    print(
+        f"  ticks {figures['ticks']}, archive runs {figures['runs']} "
+        f"({figures['run_seconds']:.0f} s in the worker); at most {figures['max_queued']} "
+        f"queued and {figures['max_in_progress']} in progress"
     )
     if figures["failed_ticks"]:
         print(
             f"  ticks that failed and were retried by the next tick: {len(figures['failed_ticks'])}"
             f" (first: {figures['failed_ticks'][0]})"
         )
+    files = figures["files"]
+    print(
+        f"  data files: avro {files['total']['avro']:,}, parquet {files['total']['parquet']:,} in "
+        f"{files['partitions']:,} partitions; at most avro {files['most']['avro']}, "
+        f"parquet {files['most']['parquet']} in one"
+    )
     print(f"  peak RSS, sensor process:  {figures['sensor_peak']:>7,.0f} MiB")
     print(
         f"  peak RSS, largest run:     {figures['worker_peak']:>7,.0f} MiB "
@@ -79,9 +94,14 @@ def main() -> None:
         print(f"  {fmt}: {len(counts):,} changes archived, {doubled} doubled")
     put_ids = figures["put_ids"]
     lost = {fmt: len(put_ids - set(counts)) for fmt, counts in rows.items()}
-    print(f"  lost (put but not archived): {lost}; errors documents: {figures['errors']}")
-    ok = all(v == 0 for v in lost.values()) and all(
-        max(c.values()) == 1 for c in rows.values() if c
+    print(
+        f"  lost (put but not archived): {lost}; errors documents: {figures['errors']}; "
+        f"batches left pending: {figures['pending']}"
+    )
+    ok = (
+        all(v == 0 for v in lost.values())
+        and all(max(c.values()) == 1 for c in rows.values() if c)
+        and figures["pending"] == 0
     )
     print("nothing lost, nothing doubled" if ok else "LOST OR DOUBLED CHANGES")
 
@@ -110,12 +130,12 @@ def produce(environment: dict, stream: str, records: int, ids_path: str, done) -
     done.put(len(ids))
 
 
-def soak(records: int, workers: int, shards: int) -> dict:
+def soak(records: int, shards: int) -> dict:
+    import boto3
     import dagster as dg
 
     from demand_assets.config import Settings
     from demand_assets.definitions import build_definitions
-    from demand_assets.defs.inprocess import evaluate_sensor
     from demand_assets.defs.sensor import DEFAULT_INTERVAL_SECONDS
 
     settings = Settings(bucket="bench-soak", stream_name="bench-soak")
@@ -129,9 +149,9 @@ def soak(records: int, workers: int, shards: int) -> dict:
     )
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
-    runner = RunQueue(workers, settings)
-    baseline = runner.pool.submit(peak_rss_mib).result()
-    cursor, ticks, produced, errors = None, 0, None, 0
+    runner = RunQueue(defs, instance, settings)
+    baseline = runner.baseline_rss_mib()
+    cursor, ticks, produced = None, 0, None
     failed_ticks: list[str] = []
     started = time.perf_counter()
     producer.start()
@@ -139,25 +159,27 @@ def soak(records: int, workers: int, shards: int) -> dict:
         while True:
             tick_started = time.perf_counter()
             ticks += 1
+            # Known before the tick reads: once the producer is done, a tick reads to the end.
+            if produced is None and not done.empty():
+                produced = done.get()
+            idle = runner.idle  # no archive run queued or in progress when the tick starts
             try:
-                result = evaluate_sensor(defs, instance, cursor)
+                result = tick(defs, instance, cursor, runner)
             except Exception as exc:  # as the daemon does: the tick fails, the next one retries
                 failed_ticks.append(f"{type(exc).__name__}: {str(exc)[:120]}")
                 runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)
                 continue
             cursor = result.cursor or cursor
-            if produced is None and not done.empty():
-                produced = done.get()
             if result.run_requests:
-                runner.submit(result.run_requests)
                 print(
-                    f"  {time.perf_counter() - started:6.0f} s  tick {ticks}: "
-                    f"{len(result.run_requests)} runs requested, {runner.done} done, "
-                    f"{runner.queued} queued or running"
-                    + (", producer done" if produced is not None else ""),
+                    f"  {time.perf_counter() - started:6.0f} s  tick {ticks}: archive run "
+                    f"requested ({result.run_requests[0].tags.get('demand/reason', '')}); "
+                    f"{runner.done} done" + (", producer done" if produced is not None else ""),
                     flush=True,
                 )
-            elif produced is not None:
+            # Drained: the producer was done, nothing ran, nothing was requested, nothing is
+            # buffered (and with nothing running the sensor requests any batch left pending).
+            elif produced is not None and idle and not buffered(cursor):
                 break
             runner.wait_until(tick_started + DEFAULT_INTERVAL_SECONDS)
         runner.join()
@@ -167,26 +189,33 @@ def soak(records: int, workers: int, shards: int) -> dict:
     finally:
         runner.close()
         producer.join()
-    seconds = time.perf_counter() - started
+    seconds = (runner.last_finished or time.perf_counter()) - started
     sensor_peak = peak_rss_mib()  # before the check below loads a million ids
     with open(ids_path) as lines:
         put_ids = set(lines.read().split("\n"))
     os.unlink(ids_path)
-    import boto3
 
-    paginator = boto3.client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=settings.bucket, Prefix=f"{settings.prefix}/errors/"):
-        errors += len(page.get("Contents", []))
+    s3 = boto3.client("s3")
+    paginator = s3.get_paginator("list_objects_v2")
+
+    def count(prefix: str) -> int:
+        return sum(
+            len(page.get("Contents", []))
+            for page in paginator.paginate(Bucket=settings.bucket, Prefix=prefix)
+        )
+
     return {
         "seconds": seconds,
         "ticks": ticks,
-        "runs": runner.done,
         "sensor_peak": sensor_peak,
         "worker_peak": runner.peak_rss_mib,
         "baseline": baseline,
         "put_ids": put_ids,
-        "errors": errors,
+        "errors": count(f"{settings.prefix}/errors/"),
+        "pending": count(f"{settings.prefix}/landing/_pending/"),
+        "files": data_files(s3, settings.bucket, settings.prefix),
         "failed_ticks": failed_ticks,
+        **runner.figures(),
     }
 
 
