@@ -85,9 +85,20 @@ class StreamReader:
 
     # -- shards -------------------------------------------------------------------------------
     def list_shards(self) -> list[dict]:
-        """Every shard, open and closed (botocore's standard retries absorb throttling)."""
-        pages = self.client.get_paginator("list_shards").paginate(StreamName=self.stream_name)
-        return [shard for page in pages for shard in page["Shards"]]
+        """Every shard, open and closed (botocore's standard retries absorb throttling).
+
+        Paged by hand: a page after the first names only its `NextToken`, which identifies the
+        stream; AWS refuses one that also names the stream, as botocore's `list_shards`
+        paginator sends (boto/botocore#2009), on a stream with more shards than a page holds.
+        """
+        shards, token = [], None
+        while True:
+            kwargs = {"NextToken": token} if token else {"StreamName": self.stream_name}
+            page = self.client.list_shards(**kwargs)
+            shards += page["Shards"]
+            token = page.get("NextToken")
+            if not token:
+                return shards
 
     # -- reading ------------------------------------------------------------------------------
     def read(

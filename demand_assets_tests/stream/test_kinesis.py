@@ -1,32 +1,41 @@
 """StreamReader against a real Kinesis endpoint (the session's moto server, over HTTP).
 
-Nothing of ours is patched. Faults are injected at the boto3 boundary by `FaultyClient`, a proxy
-that forwards to the real client; time is faked through the reader's own `sleep=` / `clock=`
+Nothing of ours is patched. Throttling is answered on the wire by the fault proxy
+(`demand_assets_tests.faults.proxy`), so that botocore's standard retries run as against AWS;
+faults botocore does not retry are injected at the boto3 boundary by `FaultyClient`, a proxy that
+forwards to the real client. Time is faked through the reader's own `sleep=` / `clock=`
 parameters. The one patch is to moto itself (`route_puts_to_open_shards`), see the reshard tests.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 from moto.kinesis import models as moto_kinesis
 
+from demand_assets.aws import KINESIS_MAX_ATTEMPTS, error_code
+from demand_assets.aws import client as aws_client
 from demand_assets.stream.checkpoints import SHARD_END
 from demand_assets.stream.kinesis import AT_TIMESTAMP, StreamReader
 from demand_assets.traffic.generator import ChangeGenerator
+from demand_assets_tests.faults.proxy import Fault, FaultProxy
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 READER_LOG = "demand_assets.stream.kinesis"  # the reader's default logger
 THROTTLED = "ProvisionedThroughputExceededException"
 EXPIRED = "ExpiredIteratorException"
 NOT_FOUND = "ResourceNotFoundException"
+ARRIVAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+MILLISECOND = timedelta(milliseconds=1)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -69,7 +78,7 @@ def in_shard(puts: list[Put], shard_id: str) -> list[tuple[str, bytes]]:
 
 
 def got_in_shard(records, shard_id: str) -> list[tuple[str, bytes]]:
-    return [(r.sequence_number, r.data) for r in records if r.shard_id == shard_id]
+    return [(r.seq, r.data) for r in records if r.shard == shard_id]
 
 
 def shard_ids(kinesis, stream: str) -> list[str]:
@@ -92,7 +101,7 @@ def read_until_empty(reader: StreamReader, checkpoints: dict, limit: int = 200):
 def assert_checkpoints_cover(result, before: dict) -> None:
     """Each shard's checkpoint is the last record returned from it; unread shards kept theirs."""
     for shard_id, checkpoint in result.checkpoints.items():
-        returned = [r.sequence_number for r in result.records if r.shard_id == shard_id]
+        returned = [r.seq for r in result.records if r.shard == shard_id]
         if checkpoint == SHARD_END:
             continue
         if returned:
@@ -138,8 +147,8 @@ class FaultyClient:
 
     def __getattr__(self, name: str):
         target = getattr(self._client, name)
-        if not callable(target):
-            return target
+        if name not in self._client.meta.method_to_api_mapping:
+            return target  # not an AWS operation: meta, get_paginator, ...
 
         def call(**kwargs):
             self._before_call(name)
@@ -186,7 +195,9 @@ class FakeClock:
 # -- 1. exactly once over consecutive bounded reads -----------------------------------------------
 def test_bounded_reads_return_every_record_exactly_once_in_shard_order(kinesis, settings):
     stream = settings.stream_name
+    putting = datetime.now(UTC)
     puts = put(kinesis, stream, generated(1000, seed=11))
+    put_done = datetime.now(UTC)
     shards = shard_ids(kinesis, stream)
     assert len(shards) == 2 and all(in_shard(puts, s) for s in shards)  # both shards hold data
 
@@ -209,7 +220,11 @@ def test_bounded_reads_return_every_record_exactly_once_in_shard_order(kinesis, 
     for shard_id in shards:
         assert got_in_shard(records, shard_id) == in_shard(puts, shard_id)  # in shard order
         assert checkpoints[shard_id] == in_shard(puts, shard_id)[-1][0]
-    assert all(isinstance(r.arrival, datetime) for r in records)
+    # When each record reached the stream, as ISO-8601 UTC with milliseconds (`….sssZ`).
+    for record in records:
+        assert ARRIVAL.fullmatch(record.arrival), record.arrival
+        arrival = datetime.fromisoformat(record.arrival)
+        assert putting - MILLISECOND <= arrival <= put_done + MILLISECOND, record.arrival
 
 
 def test_records_put_between_reads_are_read_next_and_only_then(kinesis, settings):
@@ -409,7 +424,7 @@ def test_parent_is_read_to_its_end_before_its_children(kinesis, settings, monkey
     result = StreamReader(kinesis, stream, "TRIM_HORIZON").read({})
 
     assert Counter(r.data for r in result.records) == Counter(p.data for p in case.puts)
-    order = [r.shard_id for r in result.records]
+    order = [r.shard for r in result.records]
     for child, parent in case.children.items():
         last_of_parent = max(i for i, s in enumerate(order) if s == parent)
         first_of_child = min(i for i, s in enumerate(order) if s == child)
@@ -461,7 +476,7 @@ def test_bounded_reads_do_not_start_children_before_the_parent_is_done(
 
     assert reads_with_parent_unfinished > 0  # the bound did cut a parent short
     assert Counter(r.data for r in records) == Counter(p.data for p in case.puts)
-    order = [r.shard_id for r in records]
+    order = [r.shard for r in records]
     for child, parent in case.children.items():
         assert max(i for i, s in enumerate(order) if s == parent) < min(
             i for i, s in enumerate(order) if s == child
@@ -497,7 +512,7 @@ def test_reshard_between_reads_is_followed_without_loss(kinesis, settings, monke
     results, checkpoints = read_until_empty(reader, one.checkpoints)
     records = [r for result in results for r in result.records]
     assert Counter(r.data for r in records) == Counter(p.data for p in second + third)
-    order = [r.shard_id for r in records]
+    order = [r.shard for r in records]
     for child, parent in children.items():
         assert max(i for i, s in enumerate(order) if s == parent) < min(
             i for i, s in enumerate(order) if s == child
@@ -538,7 +553,7 @@ def test_vanished_parent_holds_its_children_back_for_that_read(
     skipped = {kwargs["ShardId"] for name, kwargs, code in client.log if code}
     assert skipped == {parent}
     assert parent not in result.checkpoints
-    assert not {r.shard_id for r in result.records} & ({parent} | set(case.children))
+    assert not {r.shard for r in result.records} & ({parent} | set(case.children))
     assert warnings_with(caplog, "vanished")
 
     results, _ = read_until_empty(StreamReader(client, stream), result.checkpoints)
@@ -546,61 +561,236 @@ def test_vanished_parent_holds_its_children_back_for_that_read(
     assert Counter(r.data for r in records) == Counter(p.data for p in case.puts)
 
 
-# -- 4. faults at the client boundary -------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("operation", "code"),
-    [
-        ("get_records", THROTTLED),
-        ("get_records", "ThrottlingException"),
-        ("get_shard_iterator", "LimitExceededException"),
-        ("list_shards", "LimitExceededException"),
-    ],
-)
-def test_throttling_is_retried_within_the_read(kinesis, settings, caplog, operation, code):
-    stream = settings.stream_name
-    puts = put(kinesis, stream, labelled("r", 40))
+# -- 4. faults ------------------------------------------------------------------------------------
+#
+# Throttling is answered on the wire, by the fault proxy in front of the moto server, to a client
+# made as the stream resource makes the reader's (`aws.client`, KINESIS_MAX_ATTEMPTS attempts in
+# botocore's standard mode): botocore's own retries absorb a short burst, and the reader backs off
+# and retries what outlasts them, within its time bound. Faults botocore does not retry (expired
+# iterators, vanished shards) are raised at the client boundary by `FaultyClient`, as botocore
+# raises them.
+@pytest.fixture
+def wire(aws, kinesis, monkeypatch):
+    """The fault proxy; `reader_client()` goes through it. The `kinesis` fixture's client, made
+    before, reaches moto directly: what a test puts is never faulted."""
+    proxy = FaultProxy(aws).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.stop()
 
-    clean = FaultyClient(kinesis)
-    expected = StreamReader(clean, stream, sleep=pytest.fail).read({})
 
-    sleeps: list[float] = []
-    client = FaultyClient(kinesis, on_call(operation, 1, code))
-    result = StreamReader(client, stream, sleep=sleeps.append).read({})
+def reader_client():
+    """The reader's client, made as the stream resource makes it."""
+    return aws_client("kinesis", max_attempts=KINESIS_MAX_ATTEMPTS)
 
-    # Retried in the same read: the same records and checkpoints as a read with no fault, one
-    # more call of the throttled operation, one back-off, and nothing else changed.
+
+def wire_calls(proxy: FaultProxy) -> Counter[str]:
+    """Kinesis calls that reached the proxy so far (answered or faulted), by operation."""
+    return Counter(call.operation for call in list(proxy.calls) if call.service == "kinesis")
+
+
+def throttle(operation: str, code: str, times: int | None) -> Fault:
+    return Fault("kinesis", operation, status=400, code=code, times=times)
+
+
+def assert_same_read(result, expected, puts: list[Put]) -> None:
     assert Counter(r.data for r in result.records) == Counter(p.data for p in puts)
     for shard_id in result.checkpoints:
         assert got_in_shard(result.records, shard_id) == got_in_shard(expected.records, shard_id)
     assert result.checkpoints == expected.checkpoints
-    assert client.calls == clean.calls + Counter({operation: 1})
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 2.0
-    assert warnings_with(caplog, "throttled")
-    if operation != "list_shards":
-        assert result.retries == 1
 
-    # Over the following reads: nothing doubled, and new records still come exactly once.
-    assert StreamReader(client, stream, sleep=sleeps.append).read(result.checkpoints).records == []
+
+def assert_reads_on_exactly_once(client, stream: str, kinesis, checkpoints: dict) -> None:
+    """The following reads double nothing, and new records still come exactly once."""
+    assert StreamReader(client, stream).read(checkpoints).records == []
     later = put(kinesis, stream, labelled("later", 20))
-    more = StreamReader(client, stream, sleep=sleeps.append).read(result.checkpoints)
+    more = StreamReader(client, stream).read(checkpoints)
     assert Counter(r.data for r in more.records) == Counter(p.data for p in later)
 
 
-def test_persistent_throttling_ends_the_read_at_max_seconds_without_moving(kinesis, settings):
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("GetRecords", THROTTLED),
+        ("GetRecords", "ThrottlingException"),
+        ("GetShardIterator", "LimitExceededException"),
+        ("ListShards", "LimitExceededException"),
+    ],
+)
+def test_a_throttled_call_is_retried_by_the_sdk_within_the_read(
+    kinesis, settings, wire, operation, code
+):
+    stream = settings.stream_name
+    puts = put(kinesis, stream, labelled("r", 40))
+    client = reader_client()
+    start = wire_calls(wire)
+    expected = StreamReader(client, stream, sleep=pytest.fail).read({})
+    clean = wire_calls(wire) - start
+
+    (fault,) = wire.add(throttle(operation, code, times=1))
+    start = wire_calls(wire)
+    result = StreamReader(client, stream, sleep=pytest.fail).read({})
+    calls = wire_calls(wire) - start
+
+    # Retried in place by botocore: the same records and checkpoints as a read with no fault, one
+    # more call of the throttled operation on the wire, and no back-off or retry of the reader's.
+    assert fault.hits == 1
+    assert_same_read(result, expected, puts)
+    assert calls == clean + Counter({operation: 1})
+    assert result.retries == 0
+    wire.clear()
+    assert_reads_on_exactly_once(client, stream, kinesis, result.checkpoints)
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("GetRecords", THROTTLED),
+        ("GetRecords", "ThrottlingException"),
+        ("GetShardIterator", "LimitExceededException"),
+    ],
+)
+def test_throttling_past_the_sdks_attempts_is_backed_off_and_retried_within_the_read(
+    kinesis, settings, caplog, wire, operation, code
+):
+    stream = settings.stream_name
+    puts = put(kinesis, stream, labelled("r", 40))
+    client = reader_client()
+    start = wire_calls(wire)
+    expected = StreamReader(client, stream, sleep=pytest.fail).read({})
+    clean = wire_calls(wire) - start
+
+    # Every attempt botocore makes of one call is throttled: the reader gets the error.
+    (fault,) = wire.add(throttle(operation, code, times=KINESIS_MAX_ATTEMPTS))
+    sleeps: list[float] = []
+    start = wire_calls(wire)
+    result = StreamReader(client, stream, sleep=sleeps.append).read({})
+    calls = wire_calls(wire) - start
+
+    # Retried in the same read after one back-off of the reader's: the same records and
+    # checkpoints as a read with no fault, and only the throttled calls added on the wire.
+    assert fault.hits == KINESIS_MAX_ATTEMPTS
+    assert_same_read(result, expected, puts)
+    assert calls == clean + Counter({operation: KINESIS_MAX_ATTEMPTS})
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 2.0
+    assert result.retries == 1
+    assert warnings_with(caplog, f"throttled ({code})")
+    wire.clear()
+    assert_reads_on_exactly_once(client, stream, kinesis, result.checkpoints)
+
+
+def test_list_shards_throttled_past_the_sdks_attempts_fails_the_read_and_loses_nothing(
+    kinesis, settings, wire
+):
+    """Listing the shards has no back-off of the reader's: past botocore's attempts the read
+    fails, naming the error, before any record is read; the caller keeps its checkpoints, and
+    the next read from them returns everything."""
+    stream = settings.stream_name
+    put(kinesis, stream, labelled("first", 20))
+    client = reader_client()
+    before = StreamReader(client, stream).read({}).checkpoints
+    second = put(kinesis, stream, labelled("second", 20))
+
+    (fault,) = wire.add(throttle("ListShards", "LimitExceededException", KINESIS_MAX_ATTEMPTS))
+    start = wire_calls(wire)
+    with pytest.raises(ClientError) as raised:
+        StreamReader(client, stream, sleep=pytest.fail).read(before)
+    assert error_code(raised.value) == "LimitExceededException"
+    assert fault.hits == KINESIS_MAX_ATTEMPTS
+    assert wire_calls(wire) - start == Counter({"ListShards": KINESIS_MAX_ATTEMPTS})
+
+    wire.clear()
+    again = StreamReader(client, stream).read(before)
+    assert Counter(r.data for r in again.records) == Counter(p.data for p in second)
+
+
+def test_persistent_throttling_ends_the_read_at_max_seconds_without_moving(kinesis, settings, wire):
     stream = settings.stream_name
     put(kinesis, stream, labelled("r", 20))
-    before = StreamReader(kinesis, stream).read({}).checkpoints
+    client = reader_client()
+    before = StreamReader(client, stream).read({}).checkpoints
     later = put(kinesis, stream, labelled("later", 20))
 
+    (fault,) = wire.add(throttle("GetRecords", THROTTLED, times=None))  # until cleared
     clock = FakeClock()
-    client = FaultyClient(kinesis, lambda op, n: THROTTLED if op == "get_records" else None)
-    reader = StreamReader(client, stream, max_seconds=5, sleep=clock.advance, clock=clock)
+    backoffs: list[float] = []
+
+    def back_off(seconds: float) -> None:
+        backoffs.append(seconds)
+        clock.advance(seconds)
+
+    reader = StreamReader(client, stream, max_seconds=5, sleep=back_off, clock=clock)
+    start = wire_calls(wire)
     result = reader.read(before)  # would spin forever without the time bound
+    calls = wire_calls(wire) - start
+    wire.clear()
+
     assert result.records == [] and result.checkpoints == before
     assert 5 <= clock.now < 7
+    # Every GetRecords on the wire was throttled, each of the reader's tries being botocore's
+    # full attempts, and the reader backed off after each.
+    assert len(backoffs) > 1 and result.retries == len(backoffs)
+    assert calls["GetRecords"] == fault.hits == KINESIS_MAX_ATTEMPTS * len(backoffs)
 
-    healthy = StreamReader(kinesis, stream).read(result.checkpoints)
+    healthy = StreamReader(client, stream).read(result.checkpoints)
     assert Counter(r.data for r in healthy.records) == Counter(p.data for p in later)
+
+
+# -- listing shards page by page ------------------------------------------------------------------
+class PagedLikeAws(FaultProxy):
+    """The proxy in front of moto, paging ListShards as AWS does where moto differs: a call with
+    a `NextToken` must not name the stream (AWS answers InvalidArgumentException, "NextToken and
+    StreamName cannot be provided together"), whereas moto wants it named, so the proxy names it
+    for moto. And a page holds one shard (AWS's hold 1,000), so that two shards take two pages."""
+
+    def __init__(self, upstream: str):
+        super().__init__(upstream)
+        self.list_requests: list[dict] = []  # ListShards parameters, as the client sent them
+        self._streams: dict[str, str] = {}  # NextToken -> the stream it goes on listing
+
+    def _forward(self, method: str, target: str, headers: dict, body: bytes):
+        amz_target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
+        if not amz_target.endswith(".ListShards"):
+            return super()._forward(method, target, headers, body)
+        params = orjson.loads(body)
+        self.list_requests.append(params)
+        token = params.get("NextToken")
+        if token and {"StreamName", "StreamARN"} & params.keys():
+            error = {
+                "__type": "InvalidArgumentException",
+                "message": "NextToken and StreamName cannot be provided together.",
+            }
+            return 400, [("Content-Type", "application/x-amz-json-1.1")], orjson.dumps(error)
+        stream = self._streams[token] if token else params["StreamName"]
+        body = orjson.dumps({"MaxResults": 1, **params, "StreamName": stream})
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+        headers["Content-Length"] = str(len(body))
+        status, answer_headers, payload = super()._forward(method, target, headers, body)
+        if status == 200 and (following := orjson.loads(payload).get("NextToken")):
+            self._streams[following] = stream
+        return status, answer_headers, payload
+
+
+def test_shards_are_listed_page_by_page_as_aws_pages_them(kinesis, settings, aws, monkeypatch):
+    stream = settings.stream_name
+    puts = put(kinesis, stream, labelled("r", 40))
+    listed = kinesis.list_shards(StreamName=stream)["Shards"]
+    assert len(listed) == 2
+    proxy = PagedLikeAws(aws).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        reader = StreamReader(reader_client(), stream)
+        assert reader.list_shards() == listed
+        # The first page names the stream, every later one only the token it was given.
+        first, *later = proxy.list_requests
+        assert first == {"StreamName": stream}
+        assert len(later) == len(listed) - 1 and all(set(r) == {"NextToken"} for r in later)
+
+        result = reader.read({})
+        assert Counter(r.data for r in result.records) == Counter(p.data for p in puts)
+        assert set(result.checkpoints) == {s["ShardId"] for s in listed}
+    finally:
+        proxy.stop()
 
 
 def test_expired_iterator_is_renewed_from_the_checkpoint(kinesis, settings, caplog):
