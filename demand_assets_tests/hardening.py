@@ -17,7 +17,8 @@ from dagster_aws.s3 import S3Resource
 
 from demand_assets.config import Settings
 from demand_assets.definitions import build_definitions
-from demand_assets.defs.partitions import daily_partitions, partition_window
+from demand_assets.defs.partitions import partition_window
+from demand_assets.environment import partitions_from_settings
 from demand_assets.records import Archivable, PartitionWindow, decode_change
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.pipeline import (
@@ -92,7 +93,7 @@ class Pipeline:
     @property
     def window(self) -> PartitionWindow:
         """The dates the pipeline's partitions accept today."""
-        return partition_window(daily_partitions(self.settings))
+        return partition_window(partitions_from_settings(self.settings))
 
     def expected(self) -> dict[str, tuple[str, str, dict]]:
         """eventID -> (type, day, record) of every archivable change put, as the rules derive
@@ -138,7 +139,9 @@ class Pipeline:
         return [orjson.loads(self.get(k)) for k in self.keys("errors/")]
 
     def summaries(self) -> list[dict]:
-        return [orjson.loads(self.get(k)) for k in self.keys("landing/_batches/")]
+        """Every batch summary (the `.ids` next to them are eventID digests)."""
+        keys = [k for k in self.keys("landing/_batches/") if k.endswith(".json")]
+        return [orjson.loads(self.get(k)) for k in keys]
 
     def landed_data(self) -> list[bytes]:
         """The `data` of every landed change, from every landing object."""
