@@ -54,26 +54,3 @@ def evaluate_schedule(
     ) as context:
         data = schedule.evaluate_tick(context)
     return list(data.run_requests or [])
-
-
-def evaluate_run_status_sensor(
-    defs: dg.Definitions, instance: dg.DagsterInstance, name: str, run: dg.DagsterRun
-) -> list[dg.RunRequest]:
-    """A run-status sensor's reaction to a finished run."""
-    sensor = defs.resolve_sensor_def(name)
-    status_event = {
-        dg.DagsterRunStatus.SUCCESS: dg.DagsterEventType.RUN_SUCCESS,
-        dg.DagsterRunStatus.FAILURE: dg.DagsterEventType.RUN_FAILURE,
-    }[instance.get_run_by_id(run.run_id).status]
-    (entry,) = instance.all_logs(run.run_id, of_type=status_event)
-    with dg.build_run_status_sensor_context(
-        sensor_name=name,
-        dagster_event=entry.dagster_event,
-        dagster_instance=instance,
-        dagster_run=run,
-        resources=defs.resources,
-    ) as context:
-        result = sensor(context)
-    if result is None or isinstance(result, dg.SkipReason):
-        return []
-    return [result] if isinstance(result, dg.RunRequest) else list(result)
