@@ -1,6 +1,6 @@
 """Running the pipeline without the daemon: a sensor tick evaluated on an instance, and its run
 requests executed in process with their job, partition, config, tags and selection. Used by
-tests, benchmarks and the headless demo. Schedules and run-status sensors likewise."""
+tests, benchmarks and the headless demo. Schedules likewise."""
 
 from datetime import datetime
 
