@@ -1,7 +1,8 @@
-"""Run tags, and the only module that imports Dagster's private (`dagster._core`) names.
+"""Run tags, and the private (`dagster._core`) names the Dagster definitions need.
 
 Dagster has no public name for these; keeping them here means a Dagster upgrade that moves
-them breaks one import, in one file.
+them breaks one import, in one file of the definitions (the production run launcher,
+`demand_assets/deploy_launcher.py`, imports the launcher interface the same way).
 """
 
 from __future__ import annotations

@@ -17,21 +17,12 @@ from demand_assets_tests.deploy.instance import (
     REPO,
     class_configs,
     concurrency,
-    env_vars,
     instance_ref,
     load_yaml,
 )
 
 PRODUCTION = load_yaml(DEPLOY / "dagster.yaml")
 LOCAL = load_yaml(REPO / "dagster.yaml")
-
-
-@pytest.fixture
-def production_env(monkeypatch):
-    """Dummy values for every variable the production instance reads (ECS sets the real ones)."""
-    for name in env_vars(PRODUCTION):
-        monkeypatch.setenv(name, "5432" if name.endswith("_PORT") else f"dummy-{name.lower()}")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
 
 
 def test_the_production_instance_loads_and_each_class_accepts_its_config(production_env):
@@ -47,10 +38,12 @@ def test_the_production_instance_loads_and_each_class_accepts_its_config(product
     url = pg_url_from_config(configs["dagster_postgres.DagsterPostgresStorage"])
     assert create_engine(url).dialect.driver == "psycopg2"
 
-    launcher = configs["dagster_aws.ecs.EcsRunLauncher"]
+    # The stream path's runs in the code server, the others in ECS tasks (test_deploy_launcher).
+    (launcher,) = configs["demand_assets.deploy_launcher.StreamPathRunLauncher"].values()
     assert launcher["task_definition"] == {"env": "DAGSTER_RUN_TASK_DEFINITION"}
     assert launcher["container_name"] == "run"
     assert launcher["secrets_tag"] is None
+    assert launcher["use_current_ecs_task_config"] is True
 
     logs = configs["dagster_aws.s3.compute_log_manager.S3ComputeLogManager"]
     assert logs["bucket"] == "dummy-dagster_compute_logs_bucket"
@@ -62,7 +55,8 @@ def test_the_production_instance_loads_and_each_class_accepts_its_config(product
 @pytest.mark.parametrize(
     "path, right, wrong",
     [
-        (("run_launcher", "config"), "task_definition", "task_defintion"),
+        (("run_launcher", "config", "ecs"), "task_definition", "task_defintion"),
+        (("run_launcher", "config"), "ecs", "ecs_launcher"),
         (("compute_logs", "config"), "upload_interval", "upload_intervall"),
         (("storage", "postgres", "postgres_db"), "hostname", "hostnme"),
         ((), "run_monitoring", "run_monitorin"),
@@ -83,12 +77,12 @@ def test_a_misspelled_key_fails_the_check(production_env, path, right, wrong):
 
 def test_a_class_key_is_checked_by_the_class_schema_not_the_instance_schema(production_env):
     config = copy.deepcopy(PRODUCTION)
-    launcher = config["run_launcher"]["config"]
+    launcher = config["run_launcher"]["config"]["ecs"]
     launcher["container_nme"] = launcher.pop("container_name")
 
     ref = instance_ref(config)  # the instance schema takes any `config:` of a class
 
-    with pytest.raises(DagsterInvalidConfigError, match="EcsRunLauncher"):
+    with pytest.raises(DagsterInvalidConfigError, match="StreamPathRunLauncher"):
         class_configs(ref)
 
 

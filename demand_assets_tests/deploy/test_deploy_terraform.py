@@ -6,14 +6,19 @@ and a snapshot of the AWS provider's schema; and the properties this deployment 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from demand_assets.config import Settings
+from demand_assets.definitions import build_definitions
+from demand_assets.deploy_launcher import StreamPathRunLauncher, is_stream_path
 from demand_assets.formats import FORMATS
 from demand_assets.records.schemas import RECORD_TYPES
 from demand_assets.storage.layout import Layout
@@ -250,7 +255,7 @@ def test_task_definitions_agree_with_the_instance_and_the_workspace():
         for name in ("webserver", "daemon", "code_server", "run")
     }
 
-    assert LOCALS["run_container"] == instance["run_launcher"]["config"]["container_name"]
+    assert LOCALS["run_container"] == instance["run_launcher"]["config"]["ecs"]["container_name"]
     assert "name             = local.run_container" in MOD.source
     assert RESOURCES[("aws_ecs_task_definition", "run")]["family"] == "${local.run_family}"
     assert LOCALS["code_server_port"] == location["grpc_server"]["port"]
@@ -270,6 +275,19 @@ def test_task_definitions_agree_with_the_instance_and_the_workspace():
         ("code_server", "grpc-health-check"),
     ):
         assert check in str(LOCALS["health_checks"][name])
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_code_server_is_sized_and_stopped_for_the_archive_runs_it_runs(environment):
+    """It runs the sensor and every archive_batches run (role_running): at least 1 vCPU and
+    2 GiB (a tick near 590 MiB and a run near 680 MiB overlap), and on a deployment it gets
+    Fargate's longest stop timeout to let its run finish."""
+    sizes = tfvars(environment)["task_sizes"]
+
+    assert sizes["code_server"]["cpu"] >= 1024 and sizes["code_server"]["memory"] >= 2048
+    assert "var.task_sizes.code_server.memory >= 2048" in str(MOD.variables["task_sizes"])
+    container = RESOURCES[("aws_ecs_task_definition", "code_server")]["container_definitions"]
+    assert "stopTimeout = 120" in container
 
 
 def test_services_roll_safely():
@@ -504,6 +522,27 @@ S3_ACTIONS = {
 }
 
 
+@functools.cache
+def definitions() -> dg.Definitions:
+    return build_definitions(Settings(bucket="b", prefix="p", stream_name="s"))
+
+
+def role_running(job_name: str) -> str:
+    """The task role (its policy's name) a run of this job has, under deploy/dagster.yaml's run
+    launcher: the code server's for the stream path's runs, which it starts as subprocesses of
+    the code server; the run task definition's for every other run, each an ECS task."""
+    launcher = load_yaml(DEPLOY / "dagster.yaml")["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == (
+        StreamPathRunLauncher.__module__,
+        StreamPathRunLauncher.__name__,
+    )
+    run = dg.DagsterRun(job_name=job_name, tags=definitions().resolve_job_def(job_name).run_tags)
+    task = "code_server" if is_stream_path(run) else "run"
+    role = RESOURCES[("aws_ecs_task_definition", task)]["task_role_arn"]
+    name = re.fullmatch(r'\$\{aws_iam_role\.task\["([\w-]+)"\]\.arn\}', role)
+    return name[1].replace("-", "_")
+
+
 def test_the_roles_grant_every_aws_call_the_code_makes():
     kinesis = {f"kinesis:{api(c)}" for c in client_calls("stream/kinesis.py")}
     glue = {f"glue:{api(c)}" for c in client_calls("catalog/glue.py")}
@@ -511,6 +550,7 @@ def test_the_roles_grant_every_aws_call_the_code_makes():
     table = {f"dynamodb:{api(c)}" for c in client_calls("stream/table_scan.py")}
     # A KeyError: storage/s3.py makes a call S3_ACTIONS does not know yet.
     s3 = set().union(*(S3_ACTIONS[c] for c in client_calls("storage/s3.py")))
+    objects = {a for a in s3 if a.startswith("s3:") and a != "s3:ListBucket"}
 
     assert kinesis and glue and athena and s3
     assert kinesis <= granted("code_server")  # the sensor reads the stream
@@ -518,14 +558,38 @@ def test_the_roles_grant_every_aws_call_the_code_makes():
     assert S3_ACTIONS["put_object"] | S3_ACTIONS["get_object"] | {"s3:ListBucket"} <= granted(
         "code_server"
     )
+    # archive_batches runs in the code server's task: it writes partitions (S3, every call of
+    # storage/s3.py, multipart uploads of large files included) and registers them in Glue.
+    archiver = role_running("archive_batches")
+    assert archiver == "code_server"
+    assert glue | s3 <= granted(archiver)
+    for key in layout_keys()["data_key"] + layout_keys()["sidecar_key"]:
+        assert objects <= actions_on(archiver, key), key
+    assert not (athena | table) & granted(archiver)  # it runs no checks, scans no table
+    # Every other run (rebuilds with their checks, bootstrap, replay) in a run task.
+    for job in ("compact_partitions", "bootstrap_from_table", "replay_errors"):
+        assert role_running(job) == "run", job
     assert table == {"dynamodb:Scan"}  # DescribeTable is called on a plain client
     assert glue | athena | s3 | table | {"dynamodb:DescribeTable"} <= granted("run")
     # The object calls on the archive's own objects (not just on Athena's results, say).
     for key in layout_keys()["data_key"]:
-        assert {a for a in s3 if a.startswith("s3:") and a != "s3:ListBucket"} <= actions_on(
-            "run", key
-        ), key
+        assert objects <= actions_on("run", key), key
     assert "kinesis:GetRecords" not in granted("run")
+    # Both kinds of run upload their compute logs (S3ComputeLogManager, dagster.yaml).
+    for role in (archiver, "run"):
+        assert {"s3:GetObject", "s3:PutObject"} <= actions_on_resource(
+            role, "${local.compute_log_objects}"
+        ), role
+
+
+def actions_on_resource(policy: str, resource: str) -> set[str]:
+    """The actions the policy grants on exactly this resource expression."""
+    return {
+        a
+        for s in statements(policy)
+        if resource in (s["resources"] if isinstance(s["resources"], list) else [s["resources"]])
+        for a in s["actions"]
+    }
 
 
 def actions_on(policy: str, key: str) -> set[str]:
@@ -548,17 +612,50 @@ def writable_keys(policy: str, keys: list[str]) -> list[str]:
     return [key for key in keys if "s3:PutObject" in actions_on(policy, key)]
 
 
-def test_the_sensor_may_write_what_a_tick_lands_and_nothing_of_the_archive_itself():
+def deletable_keys(policy: str, keys: list[str]) -> list[str]:
+    """Those of `keys` (under prefix `PREFIX`) that the policy grants s3:DeleteObject on."""
+    return [key for key in keys if "s3:DeleteObject" in actions_on(policy, key)]
+
+
+def test_the_code_server_writes_what_a_tick_lands_and_an_archive_run_writes_and_no_more():
     keys = layout_keys()
     # A tick (demand_assets/ingest.py): its intent, then storage/batches.py's land_batch.
     tick = ["intent_key", "batch_ids_key", "landing_key", "error_key", "pending_key"]
     tick += ["batch_summary_key"]
     for family in tick:
         assert writable_keys("code_server", keys[family]) == keys[family], family
-    # Partition files are the archive runs' (the run role); the code server never writes one.
+    # An archive run, in the code server's task (role_running): it writes and replaces
+    # partition files, and clears the pending marks of the batches it archived.
     for family in ("data_key", "sidecar_key"):
-        assert writable_keys("code_server", keys[family]) == [], family
+        assert writable_keys("code_server", keys[family]) == keys[family], family
+        assert deletable_keys("code_server", keys[family]) == keys[family], family
         assert writable_keys("run", keys[family]) == keys[family], family
+    assert deletable_keys("code_server", keys["pending_key"]) == keys["pending_key"]
+    # What every rebuild reads back, and what replay_errors replays: never deleted by the
+    # process that faces the stream.
+    for family in ("landing_key", "batch_summary_key", "batch_ids_key", "error_key", "intent_key"):
+        assert deletable_keys("code_server", keys[family]) == [], family
+
+
+def test_the_roles_that_read_the_archive_may_list_the_bucket_so_a_missing_key_is_a_404():
+    """S3 answers a GetObject of a missing key with 404 only to a caller allowed s3:ListBucket
+    on the bucket; a ListBucket conditioned on s3:prefix does not count (a GetObject has no
+    prefix), and the code takes a 403 for a failure (storage/s3.py: get_or_none, exists)."""
+    readers = [
+        policy
+        for policy in POLICIES
+        if any("s3:GetObject" in actions_on(policy, key) for key in layout_keys()["intent_key"])
+    ]
+    assert readers == ["code_server", "run"]
+    for policy in readers:
+        unconditioned = [
+            s
+            for s in statements(policy)
+            if "s3:ListBucket" in s["actions"]
+            and s["resources"] == ["${aws_s3_bucket.archive.arn}"]
+            and not s.get("condition")
+        ]
+        assert unconditioned, policy
 
 
 def test_the_daemon_and_the_webserver_can_drive_the_run_launcher():

@@ -1,5 +1,6 @@
 # Dagster on ECS Fargate: three services (webserver, daemon, code server) from one image, and
-# the task definition the EcsRunLauncher starts for every run.
+# the task definition the EcsRunLauncher starts for every run but the stream path's (those run
+# in the code server: deploy/dagster.yaml, demand_assets/deploy_launcher.py).
 
 resource "aws_ecr_repository" "image" {
   name                 = local.name
@@ -174,6 +175,10 @@ resource "aws_ecs_task_definition" "code_server" {
     environment  = local.code_env_list
     secrets      = local.secret_list
     portMappings = [{ containerPort = local.code_server_port, protocol = "tcp" }]
+    # On SIGTERM (a deployment, a scale-in) the code server takes no new run and waits for its
+    # archive_batches run, a subprocess, to finish: give it Fargate's longest wait before the
+    # SIGKILL. A run killed anyway is failed by run monitoring (its max runtime) and redone.
+    stopTimeout = 120
     healthCheck = {
       command     = local.health_checks.code_server
       interval    = 30
@@ -185,7 +190,8 @@ resource "aws_ecs_task_definition" "code_server" {
   }])
 }
 
-# The EcsRunLauncher (deploy/dagster.yaml) starts this for each run and sets the command.
+# The EcsRunLauncher (deploy/dagster.yaml) starts this for each run not of the stream path and
+# sets the command.
 resource "aws_ecs_task_definition" "run" {
   family                   = local.run_family
   requires_compatibilities = ["FARGATE"]

@@ -2,8 +2,20 @@
 # task role per kind of task, each with only the actions its process calls:
 #   webserver    reads compute logs; stops runs' tasks (terminate from the UI)
 #   daemon       launches runs as ECS tasks (run launcher, run monitoring)
-#   code_server  the stream sensor: reads Kinesis, lands batches and error documents in S3
-#   run          the assets and checks: the archive in S3, Glue, Athena, compute logs
+#   code_server  the stream sensor: reads Kinesis, lands batches and error documents in S3;
+#                and the archive_batches runs, which run as its subprocesses (the run
+#                launcher, demand_assets/deploy_launcher.py): partition files, pending marks,
+#                Glue partitions, compute logs
+#   run          every other run (rebuilds, checks, operation jobs): the archive in S3, Glue,
+#                Athena, compute logs
+#
+# S3 answers a GetObject or HeadObject of a missing key with 404 only to a caller that may list
+# the bucket; to any other, 403 AccessDenied. A ListBucket conditioned on s3:prefix does not
+# count: that request has no prefix. The code server looks up a key that is usually missing
+# every tick (the tick's intent), runs look up sidecars and marks that may be gone, and the code
+# reads a 404 as "not there" and a 403 as a failure (storage/s3.py); so the two roles that read
+# the archive may list the whole bucket, unconditioned. That shows them only the names of this
+# deployment's keys (the archive, Athena results, compute logs), objects they read or write.
 
 locals {
   task_arns            = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"
@@ -211,15 +223,9 @@ data "aws_iam_policy_document" "code_server" {
   }
 
   statement {
-    sid       = "ListTheArchive"
+    sid       = "ListTheBucket" # unconditioned: a missing key is then a 404, not a 403 (above)
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.archive.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.archive_prefix}/*"]
-    }
   }
 
   statement {
@@ -237,10 +243,46 @@ data "aws_iam_policy_document" "code_server" {
     ]
   }
 
+  # archive_batches runs: they write and replace partition files (data and sidecars) and delete
+  # the pending marks of what they archived; never a landed batch, a summary or an error.
+  statement {
+    sid     = "WritePartitionFiles"
+    actions = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]
+    resources = [ # data files and their sidecars (storage/layout.py)
+      "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/avro/*",
+      "${aws_s3_bucket.archive.arn}/${local.archive_prefix}/parquet/*",
+    ]
+  }
+
+  statement {
+    sid       = "ClearPendingMarks"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.archive_prefix}/landing/_pending/*"]
+  }
+
+  statement {
+    sid       = "UploadComputeLogs" # the runs' stdout and stderr
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.compute_log_objects]
+  }
+
   statement {
     sid       = "UseTheBucketKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.archive.arn]
+  }
+
+  statement {
+    sid = "RegisterPartitions" # archive_batches' register_{type}_partitions steps
+    actions = [
+      "glue:BatchCreatePartition",
+      "glue:CreateDatabase",
+      "glue:CreateTable",
+      "glue:GetPartitions",
+      "glue:GetTable",
+      "glue:UpdateTable",
+    ]
+    resources = [local.glue_catalog, local.glue_database, local.glue_tables]
   }
 }
 
@@ -252,19 +294,9 @@ data "aws_iam_policy_document" "run" {
   }
 
   statement {
-    sid       = "ListTheBucket"
+    sid       = "ListTheBucket" # unconditioned: a missing key is then a 404, not a 403 (above)
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.archive.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values = [
-        "${local.archive_prefix}/*",
-        "${local.athena_prefix}/*",
-        "${local.compute_logs_prefix}/*",
-      ]
-    }
   }
 
   statement {

@@ -19,14 +19,15 @@ locals {
   code_server_port   = 4000
   webserver_port     = 3000
   run_family         = "${local.name}-run"
-  run_container      = "run" # deploy/dagster.yaml: run_launcher.config.container_name
+  run_container      = "run" # deploy/dagster.yaml: run_launcher.config.ecs.container_name
   code_location      = "demand_assets"
   postgres_user      = "dagster"
   postgres_db        = "dagster"
   definitions_module = "demand_assets.definitions"
 
-  # SPEC section 7: what the code location reads. The code server (the sensor) and the run
-  # workers get these; the webserver and the daemon never import the project's code.
+  # SPEC section 7: what the code location reads. The code server (the sensor, and the
+  # archive_batches runs it runs) and the run tasks get these; the webserver and the daemon
+  # never load the definitions (they import only the run launcher, which reads none of these).
   demand_environment = {
     DEMAND_BUCKET           = aws_s3_bucket.archive.bucket
     DEMAND_PREFIX           = local.archive_prefix

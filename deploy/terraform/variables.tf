@@ -262,6 +262,14 @@ variable "task_sizes" {
     code_server = object({ cpu = number, memory = number })
     run         = object({ cpu = number, memory = number })
   })
+
+  # The code server runs the stream sensor and, as its subprocesses, the archive_batches runs
+  # (deploy/README.md, "Which launcher runs what"): a tick peaks near 590 MiB, a run near
+  # 680 MiB (README, Load), on top of the proxy, and the two overlap.
+  validation {
+    condition     = var.task_sizes.code_server.cpu >= 1024 && var.task_sizes.code_server.memory >= 2048
+    error_message = "code_server needs at least 1 vCPU (1024) and 2 GiB (2048): it runs the sensor and the archive runs."
+  }
 }
 
 variable "webserver_count" {

@@ -53,7 +53,7 @@ postgres = {
 task_sizes = {
   webserver   = { cpu = 512, memory = 1024 }
   daemon      = { cpu = 512, memory = 1024 }
-  code_server = { cpu = 1024, memory = 2048 }
+  code_server = { cpu = 1024, memory = 2048 } # the sensor and the archive runs (variables.tf)
   run         = { cpu = 1024, memory = 4096 }
 }
 webserver_count = 1

@@ -53,7 +53,7 @@ postgres = {
 task_sizes = {
   webserver   = { cpu = 1024, memory = 2048 }
   daemon      = { cpu = 1024, memory = 2048 }
-  code_server = { cpu = 2048, memory = 4096 }
+  code_server = { cpu = 2048, memory = 4096 } # the sensor and the archive runs (variables.tf)
   run         = { cpu = 2048, memory = 8192 }
 }
 webserver_count = 2
