@@ -3,10 +3,11 @@
     python -m demand_assets_tests.faults.child tick SETTINGS [CURSOR]
     python -m demand_assets_tests.faults.child run SETTINGS REQUEST
 
-SETTINGS is JSON (`bucket`, `prefix`, `stream_name`); REQUEST is a run request as JSON
-(`job_name`, `partition_key`, `run_config`, `tags`, `asset_selection` as key strings). The
-step runs as the daemon would run it (a sensor tick evaluated, a run request executed in
-process) against whatever `AWS_ENDPOINT_URL` says, and prints one JSON line when done.
+SETTINGS is JSON (`faults.definitions.child_settings`); REQUEST is a run request as JSON
+(`run_key`, `job_name`, `partition_key`, `run_config`, `tags`, `asset_selection` as key
+strings). The step runs as the daemon would run it (a sensor tick evaluated, a run request
+executed in process) with the fault tests' definitions (`faults.definitions`), against
+whatever `AWS_ENDPOINT_URL` says, and prints one JSON line when done.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ import json
 import sys
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from demand_assets.config import Settings
-from demand_assets.definitions import build_definitions
 from demand_assets.defs.inprocess import evaluate_sensor, execute_request
-from demand_assets_tests.hardening import S3_RETRIES
+from demand_assets_tests.faults.definitions import fault_definitions
 
 
 def request_to_json(request: dg.RunRequest) -> str:
     return json.dumps(
         {
+            "run_key": request.run_key,
             "job_name": request.job_name,
             "partition_key": request.partition_key,
             "run_config": dict(request.run_config or {}),
@@ -45,7 +45,7 @@ def request_from_json(text: str) -> dg.RunRequest:
 
 def main(argv: list[str]) -> int:
     command, settings = argv[0], Settings(**json.loads(argv[1]))
-    defs = build_definitions(settings, s3=S3Resource(max_attempts=S3_RETRIES))
+    defs = fault_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     if command == "tick":
         result = evaluate_sensor(defs, instance, argv[2] if len(argv) > 2 else None)

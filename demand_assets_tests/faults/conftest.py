@@ -10,8 +10,10 @@ from demand_assets_tests.faults.proxy import FaultProxy
 
 @pytest.fixture
 def proxy(aws, s3, kinesis, monkeypatch):
-    """The fault proxy; tests arm faults with `proxy.add(Fault(...))`. The SDK's retries are
-    bounded as in production's standard mode (3 attempts) so that bursts exhaust them.
+    """The fault proxy; tests arm faults with `proxy.add(Fault(...))`. The pipeline's clients
+    set their own attempts (`demand_assets.aws`: Kinesis 2; S3, Glue and Athena
+    `faults.definitions.SDK_ATTEMPTS`); the environment bounds any other client the same way,
+    in standard mode, so that bursts exhaust them.
 
     The `s3` and `kinesis` fixtures' clients are made before, so they reach the emulator
     directly: what a test puts and reads back is never faulted."""

@@ -1,9 +1,12 @@
-"""Glue and Athena failing on the wire. Glue: partition registration fails in a sensor run after
-the data is written; the retried run registers it, and the data stays once. Athena: the check
-engine against moto's Athena (which runs no SQL; a test queues the results), with throttling,
-server errors, a FAILED query and a query that never finishes."""
+"""Glue and Athena failing on the wire. Glue: partition registration fails in an archive run
+after the data is written; the data stays once, and the next archive run of that type
+registers every day Glue lacks. Athena: the check engine against moto's Athena (which runs no
+SQL; a test queues the results), with throttling, server errors, a FAILED query and a query
+that never finishes."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import boto3
 import dagster as dg
@@ -15,9 +18,11 @@ from botocore.exceptions import ClientError
 from demand_assets.checks.engines import AthenaEngine, QueryFailed
 from demand_assets.checks.sql import per_format_checks
 from demand_assets.config import Settings
+from demand_assets.defs.catalog import glue_partitions_key
 from demand_assets_tests.defs.pipeline import archived
+from demand_assets_tests.faults.pipeline import FaultPipeline as Pipeline
 from demand_assets_tests.faults.proxy import Fault
-from demand_assets_tests.hardening import Pipeline, case, failure_text, generated, table
+from demand_assets_tests.hardening import case, failure_text, generated, table
 
 GLUE_FAULTS = [
     case(
@@ -25,7 +30,6 @@ GLUE_FAULTS = [
         Fault("glue", "BatchCreatePartition", code="InternalServiceException"),
         True,
         None,
-        slow=True,
     ),
     case(
         "BatchCreatePartition InternalServiceException outage",
@@ -38,16 +42,32 @@ GLUE_FAULTS = [
         Fault("glue", "GetTable", code="ThrottlingException", status=400, times=None),
         False,
         "ThrottlingException",
-        slow=True,
     ),
 ]
 
 
 def _registered(glue, settings: Settings, table_name: str) -> set[str]:
+    """The days registered for a table (none, if the table does not exist yet)."""
     pages = glue.get_paginator("get_partitions").paginate(
         DatabaseName=settings.glue_database, TableName=table_name
     )
-    return {p["Values"][0] for page in pages for p in page["Partitions"]}
+    try:
+        return {p["Values"][0] for page in pages for p in page["Partitions"]}
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "EntityNotFoundException":
+            return set()
+        raise
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, set[str]]:
+    """asset key -> the partitions the run materialized."""
+    out: dict[str, set[str]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        out.setdefault(materialization.asset_key.to_user_string(), set()).add(
+            materialization.partition
+        )
+    return out
 
 
 @pytest.mark.parametrize(("fault", "absorbed", "named"), GLUE_FAULTS)
@@ -61,24 +81,36 @@ def test_glue_fault_during_a_sensor_run(fault, absorbed, named, proxy, aws, sett
     first = pipeline.run(request)
     proxy.clear()
     assert fault.hits, f"the fault never fired: {fault.describe()}"
-    written = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
-    assert "demand" in written  # the data step ran before registration
+    days = pipeline.days()
+    written = _materialized(first)
+    assert written.get("demand") == days  # the data step wrote every day before registration
+    assert not pipeline.pending(), "the data is written: its batch is no longer pending"
+    glue_key = glue_partitions_key("demand").to_user_string()
     if absorbed:
         assert first.success, failure_text(first)
+        assert written.get(glue_key) == days
         outcome = "absorbed by SDK retries"
     else:
         assert not first.success and named in failure_text(first), failure_text(first)
-        assert "demand_glue_partitions" not in written
+        assert glue_key not in written
+        assert not _registered(glue, settings, "demand_parquet") & days
+        pipeline.verdict()  # the data is there, once, queryable as soon as it is registered
+        # The next archive run of the type registers every day with data that Glue lacks.
+        pipeline.put(generated(10, seed=43))
+        (request,) = pipeline.tick().run_requests
         retried = pipeline.run(request)
         assert retried.success, failure_text(retried)
-        outcome = f"data written, registration failed naming {named!r}; retried run registered"
-    days = {k.split("partition_date=")[1][:10] for k in pipeline.keys("parquet/demand/")}
+        assert _materialized(retried)[glue_key] >= days
+        outcome = (
+            f"data written, registration failed naming {named!r}; the next run registered every day"
+        )
+    days = pipeline.days()
     for fmt in ("avro", "parquet"):
         assert _registered(glue, settings, f"demand_{fmt}") == days, fmt
     table(
-        "Glue fault during a sensor run",
+        "Glue fault during an archive run",
         ("fault", "outcome", "archive"),
-        [(fault.describe(), outcome, pipeline.verdict() + f"; {len(days)} days registered")],
+        [(fault.describe(), outcome, pipeline.drained() + f"; {len(days)} days registered")],
     )
 
 
@@ -122,7 +154,6 @@ ATHENA_FAULTS = [
         Fault("athena", "StartQueryExecution", code="TooManyRequestsException", status=400),
         True,
         None,
-        slow=True,
     ),
     case(
         "StartQueryExecution TooManyRequestsException outage",
@@ -137,7 +168,6 @@ ATHENA_FAULTS = [
         Fault("athena", "GetQueryResults", code="InternalServerException", times=None),
         False,
         "InternalServerException",
-        slow=True,
     ),
     case(
         "the query FAILED (answered by the proxy)",
@@ -198,14 +228,11 @@ def test_athena_fault_during_a_check_query(fault, copes, named, proxy, aws):
     )
 
 
-@pytest.mark.slow
-def test_checks_on_athena_fail_clearly_and_pass_when_athena_is_back(proxy, aws, s3, kinesis):
-    settings = Settings(
-        bucket="test-archive",
-        prefix="demand",
-        stream_name="test-stream",
-        query_engine="athena",
-        athena_output="s3://test-archive/athena-results/",
+def test_checks_on_athena_fail_clearly_and_pass_when_athena_is_back(
+    proxy, aws, settings, s3, kinesis
+):
+    settings = dataclasses.replace(
+        settings, query_engine="athena", athena_output="s3://test-archive/athena-results/"
     )
     pipeline = Pipeline.build(settings, s3, kinesis)
     pipeline.put(generated(30, seed=42))

@@ -1,6 +1,8 @@
-"""S3 failing on the wire, mid-run and mid-landing: single failures the SDK's retries absorb,
-and bursts that exhaust them and fail the run or the tick, after which the retried run or the
-next tick recovers by itself. After each: nothing lost, nothing doubled, and the failure named.
+"""S3 failing on the wire during an archive run: single failures the SDK's retries absorb, and
+bursts that outlast them and the step's retries and fail the run. A failed run leaves its
+batches pending; the next tick asks for a run, which archives what is missing and redoes
+nothing that is there. After each: nothing lost, nothing doubled, and the failure named.
+(S3 failing while a batch lands is in test_tick_faults.py.)
 """
 
 from __future__ import annotations
@@ -8,17 +10,13 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.config import Config
-from dagster_aws.s3 import S3Resource
 
+from demand_assets.defs.resources import S3Resource
+from demand_assets_tests.faults.definitions import SDK_ATTEMPTS
+from demand_assets_tests.faults.pipeline import AVRO, PARQUET
+from demand_assets_tests.faults.pipeline import FaultPipeline as Pipeline
 from demand_assets_tests.faults.proxy import Fault
-from demand_assets_tests.hardening import (
-    S3_RETRIES,
-    Pipeline,
-    case,
-    failure_text,
-    generated,
-    table,
-)
+from demand_assets_tests.hardening import case, failure_text, generated, table
 
 READ_TIMEOUT = 1.0
 
@@ -28,7 +26,7 @@ class ShortTimeoutS3(S3Resource):
 
     def get_client(self):
         config = Config(
-            retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
             read_timeout=READ_TIMEOUT,
             connect_timeout=READ_TIMEOUT,
         )
@@ -37,10 +35,8 @@ class ShortTimeoutS3(S3Resource):
 
 @pytest.fixture
 def pipeline(proxy, settings, s3, kinesis):
-    return Pipeline.build(settings, s3, kinesis, ShortTimeoutS3(max_attempts=S3_RETRIES))
+    return Pipeline.build(settings, s3, kinesis, ShortTimeoutS3(max_attempts=SDK_ATTEMPTS))
 
-
-PARQUET, AVRO = ".parquet", ".avro"
 
 RUN_FAULTS = [
     # (fault, whether the SDK's retries absorb it, what the run's failure names)
@@ -49,7 +45,6 @@ RUN_FAULTS = [
         Fault("s3", "PutObject", key_contains=PARQUET, status=503, code="SlowDown"),
         True,
         None,
-        slow=True,
     ),
     case(
         "parquet PUT 500 outage, after Avro before Parquet",
@@ -60,24 +55,28 @@ RUN_FAULTS = [
     case(
         "avro PUT reaches S3, its answer times out once",
         Fault(
-            "s3", "PutObject", key_contains=AVRO, action="hold", hold_seconds=3, forward_first=True
+            "s3", "PutObject", key_contains=AVRO, action="hold", hold_seconds=2, forward_first=True
         ),
         True,
         None,
     ),
     case(
         "parquet PUT times out, outage",
-        Fault("s3", "PutObject", key_contains=PARQUET, action="hold", hold_seconds=3, times=None),
+        Fault("s3", "PutObject", key_contains=PARQUET, action="hold", hold_seconds=2, times=None),
         False,
         "Read timeout",
-        slow=True,
     ),
     case(
         "landed batch GET connection reset, outage",
         Fault("s3", "GetObject", key_contains="/landing/demand/", action="reset", times=None),
         False,
         "Connection was closed",
-        slow=True,
+    ),
+    case(
+        "pending marks DELETE 500 outage, after every partition is written",
+        Fault("s3", "DeleteObjects", times=None, code="InternalError"),
+        False,
+        "InternalError",
     ),
 ]
 
@@ -86,6 +85,8 @@ RUN_FAULTS = [
 def test_s3_fault_during_a_run(fault, absorbed, named, pipeline, proxy):
     pipeline.put(generated(40, seed=11))
     (request,) = pipeline.tick().run_requests
+    pending = pipeline.pending()
+    assert pending
 
     (fault,) = proxy.add(fault)
     first = pipeline.run(request)
@@ -97,21 +98,22 @@ def test_s3_fault_during_a_run(fault, absorbed, named, pipeline, proxy):
     else:
         assert not first.success
         assert named in failure_text(first), failure_text(first)
-        between = _data_files(pipeline)
+        # A failed run clears no pending mark of a batch it did not write everywhere.
+        assert pipeline.pending() == pending, "a failed run lost its batch's pending mark"
+        between = set(pipeline.data_files("avro")) | set(pipeline.data_files("parquet"))
         if fault.key_contains == PARQUET and fault.action == "error":
-            (key,) = set(fault.keys_hit)
+            (key,) = set(fault.keys_hit)  # one partition's Parquet file kept failing
             assert key not in between and key.replace("parquet", "avro") in between
-        retried = pipeline.run(request)
+        # The next tick finds the batch still pending, and nothing queued: it asks for a run.
+        (leftover,) = pipeline.tick().run_requests
+        retried = pipeline.run(leftover)
         assert retried.success, failure_text(retried)
-        outcome = f"run failed naming {named!r}; retried run succeeded"
-    assert not pipeline.tick().run_requests
-    verdict = pipeline.verdict()
+        if fault.operation == "DeleteObjects":  # every file was there: the run wrote none
+            after = set(pipeline.data_files("avro")) | set(pipeline.data_files("parquet"))
+            assert after == between
+        outcome = f"run failed naming {named!r}; the next tick's run archived the rest"
     table(
         "S3 fault during a run",
         ("fault", "outcome", "archive"),
-        [(fault.describe(), outcome, verdict)],
+        [(fault.describe(), outcome, pipeline.drained())],
     )
-
-
-def _data_files(pipeline: Pipeline) -> set[str]:
-    return {k for k in pipeline.keys("") if k.endswith((AVRO, PARQUET)) and "/_" not in k}

@@ -1,22 +1,20 @@
 """Faults during a sensor tick: Kinesis throttling, expired iterators and errors while reading,
-and S3 failing while the batch lands. A tick either copes (and logs what it coped with) or
-fails before its cursor is stored; the next tick then reads the same changes again, lands them
-under the same keys, and the runs archive each change once."""
+and S3 failing at each step of landing a batch (eventID digests, landing objects and error
+documents, pending marks, summary). A tick either copes (and logs what it coped with) or fails
+before its cursor is stored; the next tick then reads the same changes again (its intent fixes
+the extent), lands them under the same keys, and the archive run it asks for archives each
+change once."""
 
 from __future__ import annotations
 
 import pytest
 
+from demand_assets.aws import KINESIS_MAX_ATTEMPTS
+from demand_assets_tests.faults.pipeline import FaultPipeline as Pipeline
 from demand_assets_tests.faults.proxy import Fault
-from demand_assets_tests.hardening import (
-    Pipeline,
-    case,
-    error_text,
-    generated,
-    table,
-)
+from demand_assets_tests.hardening import case, error_text, generated, table
 
-KINESIS_CALLS = 3  # AWS_MAX_ATTEMPTS in the proxy fixture: one call and two retries
+KINESIS_CALLS = KINESIS_MAX_ATTEMPTS  # the stream reader's client: one call and its retries
 THROTTLED = "ProvisionedThroughputExceededException"
 
 
@@ -39,7 +37,6 @@ READ_FAULTS = [
         Fault("kinesis", "GetRecords", code=THROTTLED, status=400),
         True,
         None,
-        slow=True,
     ),
     case(
         "GetRecords throttled past the SDK's retries",
@@ -55,19 +52,19 @@ READ_FAULTS = [
     ),
     case(
         "GetShardIterator throttled past the SDK's retries",
-        Fault("kinesis", "GetShardIterator", code=THROTTLED, status=400, times=KINESIS_CALLS),
+        Fault("kinesis", "GetShardIterator", code=THROTTLED, status=400, times=KINESIS_CALLS + 1),
         True,
         f"throttled ({THROTTLED}); backing off",
-        slow=True,
     ),
+    # A tick that cannot list the shards has read nothing: it fails, its cursor stays, and
+    # the next tick (a tick interval later: the back-off) reads it all.
     case(
         "ListShards rate-limited past the SDK's retries",
         Fault(
             "kinesis", "ListShards", code="LimitExceededException", status=400, times=KINESIS_CALLS
         ),
-        True,
-        "list_shards throttled; retrying",
-        slow=True,
+        False,
+        "LimitExceededException",
     ),
     case(
         "GetRecords 500 InternalFailure past the SDK's retries (a few answers)",
@@ -80,7 +77,6 @@ READ_FAULTS = [
         Fault("kinesis", "GetRecords", code="InternalFailure", status=500, times=None),
         False,
         "InternalFailure",
-        slow=True,
     ),
 ]
 
@@ -105,33 +101,50 @@ def test_kinesis_fault_during_a_tick(fault, copes, text, pipeline, proxy, capfd)
         requests = first.run_requests
     else:
         assert failure is not None and text in failure, failure
-        assert pipeline.cursor is None
+        assert pipeline.cursor is None, "a failed tick must not move the cursor"
+        assert not pipeline.keys("landing/"), "a tick that failed reading landed something"
         outcome = f"tick failed naming {text!r}, cursor kept; next tick read it all"
         requests = pipeline.tick().run_requests
-    for request in requests:
-        assert pipeline.run(request).success
+    (request,) = requests  # the tick that landed the batch asks for its archive run
+    assert pipeline.run(request).success
     pipeline.settle()
+    assert len(pipeline.summaries()) == 1, "the changes were landed in more than one batch"
     table(
         "Kinesis fault during a tick",
         ("fault", "outcome", "archive"),
-        [(fault.describe(), outcome, pipeline.verdict())],
+        [(fault.describe(), outcome, pipeline.drained())],
     )
 
 
+LANDING = "/landing/demand/"
+# S3 failing at each step of landing a batch, in order: the intent, the eventID digests
+# (`_batches/{day}/{batch}.ids`), the landing objects and error documents (written together),
+# the pending marks, the summary (`_batches/{day}/{batch}.json`, the 2nd `_batches/` object).
 LANDING_FAULTS = [
     case(
         "landing PUT 503 SlowDown once",
-        Fault("s3", "PutObject", key_contains="/landing/", status=503, code="SlowDown"),
+        Fault("s3", "PutObject", key_contains=LANDING, status=503, code="SlowDown"),
         True,
         None,
-        slow=True,
+    ),
+    case(
+        "intent PUT 500 outage (before anything lands)",
+        Fault("s3", "PutObject", key_contains="/_intents/", code="InternalError", times=None),
+        False,
+        "InternalError",
+    ),
+    case(
+        "eventID digests PUT 500 outage",
+        Fault("s3", "PutObject", key_contains="/_batches/", code="InternalError", times=None),
+        False,
+        "InternalError",
     ),
     case(
         "landing PUT 503 SlowDown outage from the 2nd object on (mid-landing)",
         Fault(
             "s3",
             "PutObject",
-            key_contains="/landing/demand/",
+            key_contains=LANDING,
             nth=2,
             status=503,
             code="SlowDown",
@@ -145,16 +158,28 @@ LANDING_FAULTS = [
         Fault("s3", "PutObject", key_contains="/errors/", code="InternalError", times=None),
         False,
         "InternalError",
-        slow=True,
+    ),
+    case(
+        "pending mark PUT 500 outage",
+        Fault("s3", "PutObject", key_contains="/_pending/", code="InternalError", times=None),
+        False,
+        "InternalError",
     ),
     case(
         "batch summary PUT connection reset, outage",
-        Fault("s3", "PutObject", key_contains="/_batches/", action="reset", times=None),
+        Fault("s3", "PutObject", key_contains="/_batches/", nth=2, action="reset", times=None),
         False,
         "Connection was closed",
-        slow=True,
     ),
 ]
+# What each fault's first hit must be, so that a case cannot fault another step unawares.
+HIT = {
+    "/_intents/": ".json",
+    "/_batches/": ".ids",
+    LANDING: ".jsonl.gz",
+    "/errors/": ".json",
+    "/_pending/": ".json",
+}
 
 
 @pytest.mark.parametrize(("fault", "copes", "text"), LANDING_FAULTS)
@@ -169,6 +194,8 @@ def test_s3_fault_while_a_batch_lands(fault, copes, text, pipeline, proxy):
         first, failure = None, error_text(exc)
     proxy.clear()
     assert fault.hits, f"the fault never fired: {fault.describe()}"
+    want = ".json" if fault.nth == 2 and fault.key_contains == "/_batches/" else None
+    assert fault.keys_hit[0].endswith(want or HIT[fault.key_contains]), fault.keys_hit[0]
     if copes:
         assert failure is None, failure
         requests = first.run_requests
@@ -176,19 +203,23 @@ def test_s3_fault_while_a_batch_lands(fault, copes, text, pipeline, proxy):
     else:
         assert failure is not None and text in failure, failure
         assert pipeline.cursor is None, "a failed tick must not move the cursor"
-        partial = len(pipeline.keys("landing/"))
+        assert not pipeline.summaries(), "a batch that did not land whole has a summary"
+        partial = len(pipeline.keys("landing/")) + len(pipeline.keys("errors/"))
+        landed = set(pipeline.landing_objects())
         requests = pipeline.tick().run_requests
+        assert landed <= set(pipeline.landing_objects()), "the next tick landed other keys"
         outcome = (
-            f"tick failed naming {text!r} with {partial} objects landed; "
+            f"tick failed naming {text!r} with {partial} objects written; "
             "next tick landed the same keys"
         )
-    for request in requests:
-        assert pipeline.run(request).success
+    (request,) = requests
+    assert pipeline.run(request).success
     pipeline.settle()
     documents = pipeline.error_documents()
     events = [e for d in documents for e in d["events"]]
     rejected = sum(sum(s["rejected"].values()) for s in pipeline.summaries())
     assert len(pipeline.summaries()) == 1
+    assert rejected, "the batch held no rejected change: the error documents went untested"
     assert len(events) == rejected and len(events) == len(set(events)), "error documents doubled"
     assert len({d["error"]["message"] for d in documents}) == len(documents)
     table(
@@ -198,7 +229,7 @@ def test_s3_fault_while_a_batch_lands(fault, copes, text, pipeline, proxy):
             (
                 fault.describe(),
                 outcome,
-                pipeline.verdict(),
+                pipeline.drained(),
                 f"{len(events)} rejected changes once in {len(documents)} documents",
             )
         ],
