@@ -33,6 +33,9 @@ class Settings:
     dedup_window_minutes: float = 60.0
     # The most batches of a type one archive run takes; the rest go to the next run.
     max_batches_per_run: int = 200
+    # An archive run still STARTED after this long (its worker died) is failed by run
+    # monitoring, which frees the stream path's run slot (defs/archive_job.py).
+    archive_max_runtime_seconds: int = 600
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -58,4 +61,7 @@ class Settings:
                 env.get("DEMAND_DEDUP_WINDOW_MINUTES", d.dedup_window_minutes)
             ),
             max_batches_per_run=int(env.get("DEMAND_MAX_BATCHES_PER_RUN", d.max_batches_per_run)),
+            archive_max_runtime_seconds=int(
+                env.get("DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS", d.archive_max_runtime_seconds)
+            ),
         )

@@ -32,7 +32,9 @@ def build_definitions(
     `retry_policy` is the steps' policy for transient AWS errors (None: no step retries)."""
     settings = settings or Settings.from_env()
     partitions = partitions_from_settings(settings)
-    archive = archive_job(retry_policy, settings.max_batches_per_run)
+    archive = archive_job(
+        retry_policy, settings.max_batches_per_run, settings.archive_max_runtime_seconds
+    )
     checks = all_record_checks(partitions, retry_policy)
     compact = compact_job()
     return dg.Definitions(

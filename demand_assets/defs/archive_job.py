@@ -25,6 +25,7 @@ from demand_assets.storage.pending import pending_batches
 ARCHIVE_JOB = "archive_batches"
 # A run left STARTED by a killed worker is failed by run monitoring after this long, so it
 # holds the stream path's run slot no longer than that (dagster.yaml enables run monitoring).
+# DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS sets it (config.Settings).
 MAX_RUNTIME_SECONDS = 600
 
 
@@ -35,7 +36,7 @@ class ArchiveBatchesConfig(dg.Config):
 def archive_op(record_type: str) -> dg.OpDefinition:
     @dg.op(
         name=f"archive_{record_type}",
-        out=dg.Out(Work, io_manager_key="archive_io_manager", is_required=False),
+        out=dg.Out(Work, io_manager_key="archive_io_manager"),
         tags={"kind": "s3"},
         description=f"Archives the pending {record_type} batches into their partitions.",
     )
@@ -44,8 +45,9 @@ def archive_op(record_type: str) -> dg.OpDefinition:
     ):
         pending = pending_batches(archive.archive(), record_type, config.max_batches)
         if not pending.batches:
+            # Nothing to write; the register step still runs, so days a failed registration
+            # left out of Glue are registered by the next run of any type.
             context.log.info("%s: no pending batches", record_type)
-            return
         context.log.info(
             "%s: %d pending batches, %d changes, %d partitions",
             record_type,
@@ -84,10 +86,13 @@ ARCHIVE_OPS = {t: (archive_op(t), register_op(t)) for t in RECORD_TYPES}
 
 
 def archive_job(
-    retry_policy: dg.RetryPolicy | None = None, max_batches: int = 200
+    retry_policy: dg.RetryPolicy | None = None,
+    max_batches: int = 200,
+    max_runtime_seconds: int = MAX_RUNTIME_SECONDS,
 ) -> dg.JobDefinition:
     """`retry_policy`: the ops' policy for transient AWS errors; `max_batches`: the most
-    batches of a type one run takes (DEMAND_MAX_BATCHES_PER_RUN)."""
+    batches of a type one run takes (DEMAND_MAX_BATCHES_PER_RUN); `max_runtime_seconds`: the
+    `dagster/max_runtime` of its runs (DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS)."""
 
     @dg.job(
         name=ARCHIVE_JOB,
@@ -98,7 +103,7 @@ def archive_job(
                 op.name: {"config": {"max_batches": max_batches}} for op, _ in ARCHIVE_OPS.values()
             }
         },
-        tags={STREAM_PATH_TAG: "archive", MAX_RUNTIME_TAG: str(MAX_RUNTIME_SECONDS)},
+        tags={STREAM_PATH_TAG: "archive", MAX_RUNTIME_TAG: str(max_runtime_seconds)},
         description=(
             "Archives every record type's pending batches and registers new days in Glue; "
             "requested by demand_stream_sensor."

@@ -41,10 +41,11 @@ locals {
     DEMAND_FIRST_PARTITION  = var.first_partition
     DEMAND_FUTURE_DAYS      = tostring(var.future_days)
     # The stream path's buffering hints, landing dedup window and run size.
-    DEMAND_BUFFER_SECONDS       = tostring(var.stream_path.buffer_seconds)
-    DEMAND_BUFFER_CHANGES       = tostring(var.stream_path.buffer_changes)
-    DEMAND_DEDUP_WINDOW_MINUTES = tostring(var.stream_path.dedup_window_minutes)
-    DEMAND_MAX_BATCHES_PER_RUN  = tostring(var.stream_path.max_batches_per_run)
+    DEMAND_BUFFER_SECONDS              = tostring(var.stream_path.buffer_seconds)
+    DEMAND_BUFFER_CHANGES              = tostring(var.stream_path.buffer_changes)
+    DEMAND_DEDUP_WINDOW_MINUTES        = tostring(var.stream_path.dedup_window_minutes)
+    DEMAND_MAX_BATCHES_PER_RUN         = tostring(var.stream_path.max_batches_per_run)
+    DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS = tostring(var.stream_path.archive_max_runtime_seconds)
   }
 
   # What deploy/dagster.yaml and deploy/workspace.yaml read with `env:`; every Dagster process

@@ -151,12 +151,13 @@ variable "future_days" {
 }
 
 variable "stream_path" {
-  description = "The stream path's tuning (demand_assets/config.py; README, \"Keeping up\"): the sensor requests an archive run once the oldest unrequested change is buffer_seconds old or buffer_changes have landed (DEMAND_BUFFER_SECONDS, DEMAND_BUFFER_CHANGES); a re-delivered change is dropped at landing within dedup_window_minutes of the first (DEMAND_DEDUP_WINDOW_MINUTES); one run archives at most max_batches_per_run batches of a type (DEMAND_MAX_BATCHES_PER_RUN)."
+  description = "The stream path's tuning (demand_assets/config.py; README, \"Keeping up\"): the sensor requests an archive run once the oldest unrequested change is buffer_seconds old or buffer_changes have landed (DEMAND_BUFFER_SECONDS, DEMAND_BUFFER_CHANGES); a re-delivered change is dropped at landing within dedup_window_minutes of the first (DEMAND_DEDUP_WINDOW_MINUTES); one run archives at most max_batches_per_run batches of a type (DEMAND_MAX_BATCHES_PER_RUN); run monitoring fails an archive run still STARTED after archive_max_runtime_seconds, freeing the stream path's slot after a lost code server (DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS)."
   type = object({
-    buffer_seconds       = number
-    buffer_changes       = number
-    dedup_window_minutes = number
-    max_batches_per_run  = number
+    buffer_seconds              = number
+    buffer_changes              = number
+    dedup_window_minutes        = number
+    max_batches_per_run         = number
+    archive_max_runtime_seconds = number
   })
 
   validation {
@@ -172,6 +173,11 @@ variable "stream_path" {
   validation {
     condition     = var.stream_path.max_batches_per_run >= 1 && floor(var.stream_path.max_batches_per_run) == var.stream_path.max_batches_per_run
     error_message = "max_batches_per_run is a whole number, at least 1."
+  }
+
+  validation {
+    condition     = var.stream_path.archive_max_runtime_seconds >= 60
+    error_message = "archive_max_runtime_seconds is at least 60: a run must have time to finish."
   }
 }
 

@@ -26,10 +26,11 @@ future_days                 = 400
 # The stream path (the code's defaults): an archive run within 15 s of a change, or at 5000
 # changes; re-deliveries dropped for an hour; at most 200 batches of a type per run
 stream_path = {
-  buffer_seconds       = 15
-  buffer_changes       = 5000
-  dedup_window_minutes = 60
-  max_batches_per_run  = 200
+  buffer_seconds              = 15
+  buffer_changes              = 5000
+  dedup_window_minutes        = 60
+  max_batches_per_run         = 200
+  archive_max_runtime_seconds = 600
 }
 
 # Retention
