@@ -1,12 +1,21 @@
-"""The demo end to end, as a user meets it: `demand-assets demo` starts a moto server, traffic
-and `dagster dev`; the sensor (on by default) archives batches; then, with the sensor stopped
-so that the partitions hold still for their checks, a backfill of `demand` launched through
-the webserver's GraphQL API (the mutation the UI's "Materialize" sends) rebuilds every
-partition that has data and runs the asset's checks; S3 then holds every landed change once in
-each format. SIGTERM to the demo process must stop every process it started.
+"""The real `dagster dev`, driven over the webserver's GraphQL API.
 
-Slow (two to three minutes on two cores): `pytest demand_assets_tests/e2e -m slow`. The demo's
-Dagster instance is `.local/dagster_home`, wiped on start: do not run this next to a demo.
+1. The demo end to end, as a user meets it: `demand-assets demo` starts a moto server, traffic
+   and `dagster dev`; the sensor (on by default) lands batches and launches `archive_batches`
+   runs; then, with the sensor stopped so that the partitions hold still for their checks, a
+   backfill of `demand` (the mutation the UI's "Materialize" sends) rebuilds every partition
+   that has data into one `part-*` file per format, covering every landed batch, and runs the
+   asset's checks; S3 then holds every landed change once in each format. SIGTERM to the demo
+   process must stop every process it started.
+2. `dagster dev` SIGKILLed whole (its process group) while traffic flows and an archive run is
+   writing, then started again on the same instance: the run the kill left STARTED is failed by
+   run monitoring after its `dagster/max_runtime` and frees the stream path's run slot; the
+   pipeline resumes by itself and, once the traffic has stopped and it has drained, every
+   change put is in both formats exactly once, with the record the rules derive from it.
+
+Slow (each two to five minutes on two cores): `pytest demand_assets_tests/e2e -m slow`. The
+demo's Dagster instance is `.local/dagster_home`, wiped on start: do not run this next to a
+demo. The restart test keeps its instance in a temporary directory.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,13 +38,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import dagster as dg
 import fastavro
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import requests
 
-from demand_assets.local.stack import free_port
+from demand_assets.config import Settings
+from demand_assets.defs.archive_job import ARCHIVE_JOB
+from demand_assets.local.demo import DEMO_SETTINGS, _reset_sigint
+from demand_assets.local.stack import MotoServer, free_port, provision, stop_process_group
+from demand_assets.traffic.generator import ChangeGenerator
+from demand_assets.traffic.producer import write_file
+from demand_assets_tests.defs.pipeline import (
+    archived,
+    event_id_counts,
+    expected_records,
+    without_position,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +67,13 @@ RECORD_TYPE = "demand"
 LOCATION = "demand_assets"
 REPOSITORY = "__repository__"
 SENSOR = "demand_stream_sensor"
-ARCHIVE_JOBS = [f"archive_{t}_batches" for t in ("demand", "notification", "event", "sale")]
 READY_LINE = re.compile(r"Dagster UI: (http://127\.0\.0\.1:\d+)\s+\(AWS emulator: (http://\S+)\)")
 START_TIMEOUT = 180
 STOP_TIMEOUT = 60
 BACKFILL_DONE = {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED", "FAILED", "CANCELED"}
+RUN_QUEUED = ["NOT_STARTED", "QUEUED", "STARTING"]
+RUN_IN_PROGRESS = ["STARTED", "CANCELING"]
+RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -107,6 +132,7 @@ class Demo:
     ui: str = ""
     aws: str = ""
     output: list[str] = field(default_factory=list)
+    log: Path | None = None  # where the process writes, when not to `output`
 
     def graphql(self, query: str, **variables) -> dict:
         response = requests.post(
@@ -127,6 +153,8 @@ class Demo:
         )
 
     def says(self) -> str:
+        if self.log is not None and self.log.exists():
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
         return "".join(self.output[-40:])
 
 
@@ -239,7 +267,9 @@ RUNS_QUERY = """
 query ($filter: RunsFilter, $limit: Int) {
   runsOrError(filter: $filter, limit: $limit) {
     __typename
-    ... on Runs { results { runId jobName status tags { key value } } }
+    ... on Runs {
+      results { runId jobName status creationTime startTime endTime tags { key value } }
+    }
     ... on Error { message }
   }
 }"""
@@ -295,6 +325,13 @@ def _sensor_runs(demo: Demo) -> list[dict]:
     return _runs(demo, tags=[{"key": "dagster/sensor_name", "value": SENSOR}])
 
 
+def _archive_runs(demo: Demo, *statuses: str) -> list[dict]:
+    run_filter = {"pipelineName": ARCHIVE_JOB}
+    if statuses:
+        run_filter["statuses"] = list(statuses)
+    return _runs(demo, **run_filter)
+
+
 def _wait(what: str, timeout: float, probe, interval: float = 2.0):
     """`probe()` until it returns something truthy."""
     deadline = time.monotonic() + timeout
@@ -324,6 +361,13 @@ def _data_files(s3, fmt: str, day: str) -> list[str]:
     return [k for k in keys if k.endswith(f".{fmt}") and k.rsplit("/", 1)[1][0] not in "_."]
 
 
+def _covered_batches(s3, data_key: str) -> set[str]:
+    """The batches a data file holds, from its `_covers-` sidecar."""
+    folder, leaf = data_key.rsplit("/", 1)
+    sidecar = f"{folder}/_covers-{leaf.rsplit('.', 1)[0]}.json"
+    return set(json.loads(_body(s3, sidecar))["batches"])
+
+
 def _body(s3, key: str) -> bytes:
     return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
@@ -336,6 +380,14 @@ def _parquet_event_ids(s3, key: str) -> list[str]:
     table = pq.read_table(io.BytesIO(_body(s3, key)), columns=["provenance"])
     provenance = table.column("provenance").combine_chunks()
     return pc.struct_field(provenance, "eventID").to_pylist()
+
+
+def _landed_batches(s3) -> dict[str, set[str]]:
+    """{partition date: names of the batches landed there} for the record type."""
+    landed: dict[str, set[str]] = {}
+    for key in _keys(s3, f"{PREFIX}/landing/{RECORD_TYPE}/"):
+        landed.setdefault(_day(key), set()).add(key.rsplit("/", 1)[1].split(".", 1)[0])
+    return landed
 
 
 def _landed_event_ids(s3) -> dict[str, set[str]]:
@@ -357,14 +409,17 @@ def test_demo_archives_the_stream_and_a_ui_backfill_rebuilds_demand(demo):
     sensor = _sensor(demo)
     assert sensor["sensorState"]["status"] == "RUNNING", sensor
 
-    def every_archive_job_succeeded():
+    s3 = demo.s3()
+
+    def an_archive_run_succeeded():
         runs = _sensor_runs(demo)
         failed = [r for r in runs if r["status"] == "FAILURE"]
         assert not failed, f"sensor runs failed: {failed}"
-        assert {r["jobName"] for r in runs} <= set(ARCHIVE_JOBS), runs
-        return {r["jobName"] for r in runs if r["status"] == "SUCCESS"} == set(ARCHIVE_JOBS)
+        assert {r["jobName"] for r in runs} <= {ARCHIVE_JOB}, runs
+        succeeded = any(r["status"] == "SUCCESS" for r in runs)
+        return succeeded and _keys(s3, f"{PREFIX}/parquet/{RECORD_TYPE}/")
 
-    _wait("a successful sensor run of each archive job", 150, every_archive_job_succeeded)
+    _wait("a successful archive_batches run that wrote demand", 150, an_archive_run_succeeded)
 
     # The checks compare the archive with what has landed, so the partitions must hold still
     # while they run: no more batches land once the sensor is stopped and its tick is done.
@@ -378,8 +433,8 @@ def test_demo_archives_the_stream_and_a_ui_backfill_rebuilds_demand(demo):
         interval=1.0,
     )
 
-    s3 = demo.s3()
     landed = _landed_event_ids(s3)
+    batches = _landed_batches(s3)
     print(f"sensor stopped after {time.monotonic() - began:.0f} s")
     days = sorted(landed)
     assert days, "nothing landed for demand"
@@ -437,14 +492,30 @@ def test_demo_archives_the_stream_and_a_ui_backfill_rebuilds_demand(demo):
         }
     )
 
-    # Every change landed before the backfill is archived once in each format, and the two
-    # formats hold the same changes.
+    # An archive run may have run next to the backfill; none is left once it is done.
+    _wait(
+        "the archive runs to finish",
+        120,
+        lambda: not _archive_runs(demo, *RUN_QUEUED, *RUN_IN_PROGRESS),
+        interval=1.0,
+    )
+
+    # The backfill rebuilt each partition from every landed batch into one file per format
+    # (what an archive run wrote there is subsumed and gone): each change landed before it
+    # is there once in each format, and the two formats hold the same changes.
     landed_now = _landed_event_ids(s3)
+    assert _landed_batches(s3) == batches, "batches landed after the sensor stopped"
     for day in days:
         ids = {}
         for fmt, read in (("avro", _avro_event_ids), ("parquet", _parquet_event_ids)):
             files = _data_files(s3, fmt, day)
-            assert any("/compacted-" in f for f in files), f"{fmt} {day}: no rebuild in {files}"
+            assert len(files) == 1, f"{fmt} {day}: not rebuilt into one file: {files}"
+            assert files[0].rsplit("/", 1)[1].startswith("part-"), files
+            covered = _covered_batches(s3, files[0])
+            assert covered == batches[day], (
+                f"{fmt} {day}: the rebuilt file covers {sorted(covered ^ batches[day])} "
+                "differently from the landed batches"
+            )
             counts = Counter(i for f in files for i in read(s3, f))
             doubled = [i for i, n in counts.items() if n > 1]
             assert not doubled, f"{fmt} {day}: {len(doubled)} changes twice, e.g. {doubled[:3]}"
@@ -453,9 +524,274 @@ def test_demo_archives_the_stream_and_a_ui_backfill_rebuilds_demand(demo):
             f"{day}: {len(ids['avro'] - ids['parquet'])} only in Avro, "
             f"{len(ids['parquet'] - ids['avro'])} only in Parquet"
         )
-        assert landed[day] <= ids["avro"] <= landed_now[day], day
-        print(f"{day}: {len(ids['avro'])} changes in {len(files)} files per format")
+        assert landed[day] == ids["avro"] == landed_now[day], day
+    print(f"{len(days)} days rebuilt, {sum(map(len, landed.values()))} changes, one file each")
 
     # Nothing the sensor launched failed, including what ran next to the backfill.
     failed_runs = [r for r in _sensor_runs(demo) if r["status"] == "FAILURE"]
     assert not failed_runs, failed_runs
+    print(f"done after {time.monotonic() - began:.0f} s")
+
+
+# --- `dagster dev` SIGKILLed mid-run, then started again on the same instance -------------
+
+# The archive runs' `dagster/max_runtime` in this test (DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS): short
+# enough to wait for, long enough for the run that archives the backlog after the restart.
+RESTART_MAX_RUNTIME = 90
+RUN_MONITORING_INTERVAL = 30  # dagster.yaml's run_monitoring.poll_interval_seconds
+TRAFFIC_RATE = 40.0  # changes a second
+TRAFFIC_CHANGES = 4000  # about 100 s of traffic
+REDELIVERED_EVERY = 50  # every 50th change, if valid, is put again 2.5 to 25 s later
+
+RUN_QUERY = """
+query ($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      runId status startTime endTime
+      stepStats { stepKey status materializations { partition } }
+      eventConnection(afterCursor: null) {
+        events { __typename ... on MessageEvent { message } }
+      }
+    }
+    ... on Error { message }
+  }
+}"""
+
+
+def _run(demo: Demo, run_id: str) -> dict:
+    run = demo.graphql(RUN_QUERY, runId=run_id)["runOrError"]
+    assert run["__typename"] == "Run", run
+    return run
+
+
+def _traffic_changes():
+    """The changes the traffic puts, in order: generated ones with a little noise, and some
+    valid ones put again (a re-delivery: the same eventID at a new sequence number)."""
+    changes = ChangeGenerator(
+        seed=11, rate_per_second=TRAFFIC_RATE, other_type_share=0.02, malformed_share=0.005
+    ).changes(TRAFFIC_CHANGES)
+    again: dict[int, list] = {}
+    sent = []
+    for i, change in enumerate(changes):
+        sent.append(change)
+        if change.kind == "valid" and i % REDELIVERED_EVERY == 0:
+            again.setdefault(i + 100 + (i % 7) * 150, []).append(change)
+        sent += again.pop(i, [])
+    return sent + [c for i in sorted(again) for c in again[i]]
+
+
+def _start_dagster(env: dict[str, str], port: int, log) -> Demo:
+    """`dagster dev` leading its own process group, as the demo starts it."""
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_reset_sigint,
+    )
+    started = Demo(
+        process, ui=f"http://127.0.0.1:{port}", aws=env["AWS_ENDPOINT_URL"], log=Path(log.name)
+    )
+    _wait_for_webserver(started, time.monotonic() + START_TIMEOUT)
+    return started
+
+
+def _sigkill_group(process: subprocess.Popen) -> dict[tuple[int, int], str]:
+    """SIGKILL to every process of the group `process` leads, all at once; returns them."""
+    tree = descendants(process.pid)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    survivors, deadline = alive(tree), time.monotonic() + 5
+    while survivors and time.monotonic() < deadline:
+        time.sleep(0.2)
+        survivors = alive(survivors)
+    assert not survivors, f"outside dagster dev's process group, alive after it: {survivors}"
+    return tree
+
+
+def _writing_run(demo: Demo) -> dict | None:
+    """A STARTED archive run with an `archive_{type}` step in progress (writing partitions)."""
+    for found in _archive_runs(demo, "STARTED"):
+        run = _run(demo, found["runId"])
+        steps = run["stepStats"]
+        if run["status"] == "STARTED" and any(
+            s["stepKey"].startswith("archive_") and s["status"] == "IN_PROGRESS" for s in steps
+        ):
+            return run
+    return None
+
+
+def _changes_read(s3) -> int:
+    """The changes of every landed batch (each batch's summary is written last)."""
+    keys = [k for k in _keys(s3, f"{PREFIX}/landing/_batches/") if k.endswith(".json")]
+    return sum(json.loads(_body(s3, k))["records"] for k in keys)
+
+
+def _steps(run: dict) -> str:
+    return ", ".join(
+        f"{s['stepKey']} {s['status']} ({len(s['materializations'])} days)"
+        for s in run["stepStats"]
+    )
+
+
+def test_dagster_dev_sigkilled_mid_run_resumes_on_the_same_instance(tmp_path, monkeypatch):
+    began = time.monotonic()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    handles = []
+
+    def log(name: str):
+        handles.append(open(tmp_path / f"{name}.log", "wb"))  # noqa: SIM115
+        return handles[-1]
+
+    moto = MotoServer.start(log=log("moto"))
+    processes: list[subprocess.Popen] = [moto.process]
+    timeline: dict[str, float] = {}
+    try:
+        for name, value in moto.environment().items():
+            monkeypatch.setenv(name, value)
+        env = {
+            **os.environ,
+            **DEMO_SETTINGS,
+            "DAGSTER_HOME": str(home),
+            "DEMAND_BUFFER_SECONDS": "0",
+            "DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS": str(RESTART_MAX_RUNTIME),
+            "PYTHONUNBUFFERED": "1",
+        }
+        settings = Settings.from_env(env)
+        provision(settings)
+        sent = _traffic_changes()
+        write_file(tmp_path / "traffic.txt", sent)
+        expected = expected_records([c.data for c in sent])
+        assert len(expected) < len(sent) - 50, "no noise, or no re-deliveries"
+
+        first = _start_dagster(env, free_port(), log("dagster-first"))
+        processes.append(first.process)
+        s3 = first.s3()
+        timeline["first dagster dev up"] = time.monotonic() - began
+        traffic = subprocess.Popen(
+            [sys.executable, "-m", "demand_assets.cli", "traffic"]
+            + ["--replay", str(tmp_path / "traffic.txt"), "--rate", str(TRAFFIC_RATE)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log("traffic"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        processes.append(traffic)
+
+        # The kill: once an archive run has succeeded, while the next one writes partitions.
+        _wait("a successful archive run", 150, lambda: _archive_runs(first, "SUCCESS"))
+        victim = _wait("an archive run writing partitions", 120, lambda: _writing_run(first), 0.3)
+        assert traffic.poll() is None, "the traffic ended before the kill"
+        queued_at_kill = [r["runId"] for r in _archive_runs(first, *RUN_QUEUED)]
+        killed = _sigkill_group(first.process)
+        killed_at = time.time()
+        timeline["killed"] = time.monotonic() - began
+        kinds = " | ".join(cmd[:120] for cmd in killed.values())
+        for part in ("dagster_webserver", "dagster._daemon", "dagster api grpc", "spawn_main"):
+            assert part in kinds, f"{part} was not among the processes killed: {kinds}"
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            left = instance.get_run_by_id(victim["runId"])
+        assert left.status == dg.DagsterRunStatus.STARTED, left.status
+        print(f"killed {len(killed)} processes during run {victim['runId']}: {_steps(victim)}")
+
+        # The same instance again. The run the kill left STARTED holds the stream path's run
+        # slot until run monitoring fails it, after its max runtime.
+        second = _start_dagster(env, free_port(), log("dagster-second"))
+        processes.append(second.process)
+        timeline["second dagster dev up"] = time.monotonic() - began
+
+        def orphan_ended():
+            run = _run(second, victim["runId"])
+            return run if run["status"] in RUN_DONE else None
+
+        orphan = _wait(
+            "the run the kill left STARTED to end",
+            victim["startTime"]
+            + RESTART_MAX_RUNTIME
+            + 2 * RUN_MONITORING_INTERVAL
+            + 60
+            - time.time(),
+            orphan_ended,
+        )
+        timeline["orphan ended"] = time.monotonic() - began
+        said = [e["message"] for e in orphan["eventConnection"]["events"] if e.get("message")]
+        print(f"the orphaned run ended {orphan['status']}: {said[-3:]}")
+        assert orphan["status"] == "FAILURE", orphan["status"]
+        assert orphan["endTime"] - orphan["startTime"] >= RESTART_MAX_RUNTIME, orphan
+
+        # The traffic stops; the pipeline drains by itself: every change put was read into
+        # exactly one landed batch, no batch is pending and no archive run is queued or running.
+        traffic.wait(TRAFFIC_CHANGES / TRAFFIC_RATE + 120)
+        assert traffic.returncode == 0, second.says()
+        timeline["traffic ended"] = time.monotonic() - began
+
+        def drained():
+            read = _changes_read(s3)
+            assert read <= len(sent), f"{read} changes landed of {len(sent)}: one landed twice"
+            if read < len(sent) or _archive_runs(second, *RUN_QUEUED, *RUN_IN_PROGRESS):
+                return False
+            return not _keys(s3, f"{PREFIX}/landing/_pending/")
+
+        _wait("the pipeline to drain", 180, drained, interval=3.0)
+        timeline["drained"] = time.monotonic() - began
+
+        # Every change put is in both formats exactly once, as the record rules derive it.
+        rows = archived(s3, settings)
+        for fmt in ("avro", "parquet"):
+            counts = event_id_counts(rows[fmt])
+            doubled = [i for i, n in counts.items() if n > 1]
+            assert not doubled, f"{fmt}: {len(doubled)} changes twice, e.g. {doubled[:3]}"
+            missing, extra = set(expected) - set(counts), set(counts) - set(expected)
+            assert not missing, f"{fmt}: {len(missing)} changes lost, e.g. {sorted(missing)[:3]}"
+            assert not extra, f"{fmt}: {len(extra)} unexpected changes, e.g. {sorted(extra)[:3]}"
+            for record_type, day, record in rows[fmt]:
+                want_type, want_day, want = expected[record["provenance"]["eventID"]]
+                assert (record_type, day) == (want_type, want_day), record["provenance"]
+                assert without_position(record) == without_position(want), record["provenance"]
+
+        # The runs: only the orphan failed; those after it ran one at a time, the first of them
+        # once run monitoring had freed the slot.
+        runs = _archive_runs(second)
+        failed = [r for r in runs if r["status"] != "SUCCESS" and r["runId"] != victim["runId"]]
+        assert not failed, failed
+        resumed = [r for r in runs if r["startTime"] and r["startTime"] > killed_at]
+        assert resumed, "no archive run after the restart"
+        assert min(r["startTime"] for r in resumed) >= orphan["endTime"], resumed
+        spans = sorted((r["startTime"], r["endTime"], r["runId"]) for r in runs if r["startTime"])
+        overlapping = [(a[2], b[2]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
+        assert not overlapping, f"archive runs in flight together: {overlapping}"
+        retries = [
+            r["runId"]
+            for r in runs
+            if {"key": "dagster/parent_run_id", "value": victim["runId"]} in r["tags"]
+        ]
+        print(
+            f"{len(expected)} changes ({len(sent)} put) in both formats once; "
+            f"{len(runs)} archive runs, {len(resumed)} after the restart (queued at the kill: "
+            f"{len(queued_at_kill)}, retries of the orphan: {len(retries)}); the first resumed "
+            f"{min(r['startTime'] for r in resumed) - orphan['endTime']:.0f} s after the "
+            f"orphan ended, {orphan['endTime'] - killed_at:.0f} s after the kill"
+        )
+    finally:
+        print({what: round(at) for what, at in timeline.items()})
+        tree = {k: v for p in processes for k, v in descendants(p.pid).items()}
+        for process in reversed(processes):
+            stop_process_group(process)
+        for pid, _ in alive(tree):  # only processes this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for handle in handles:
+            handle.close()
+        for name in ("dagster-first", "dagster-second"):
+            if (tmp_path / f"{name}.log").exists():
+                tail = (tmp_path / f"{name}.log").read_text(errors="replace").splitlines()
+                print(f"--- {name}.log, last lines:", *tail[-25:], sep="\n")
