@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from io import BytesIO
 
 import dagster as dg
@@ -15,8 +15,15 @@ import pyarrow.parquet as pq
 from demand_assets.config import Settings
 from demand_assets.defs.inprocess import evaluate_sensor, execute_request
 from demand_assets.records import Archivable, PartitionWindow, decode_change
+from demand_assets.traffic.generator import ChangeGenerator
 
 WINDOW = PartitionWindow(date(2020, 1, 1), date(2030, 12, 31))
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def generated(n: int, seed: int = 1, **options):
+    """n changes over the 3 days before NOW, from the generator with `options`."""
+    return ChangeGenerator(seed=seed, now=NOW, days=3, **options).changes(n)
 
 
 def put(kinesis, stream: str, changes) -> None:

@@ -17,8 +17,7 @@ from demand_assets.definitions import build_definitions
 from demand_assets.formats import encode_groups
 from demand_assets.storage.layout import Layout
 from demand_assets.traffic.generator import ChangeGenerator
-from demand_assets_tests.defs.pipeline import WINDOW, archived, drain, keys, put
-from demand_assets_tests.defs.test_streaming import NOW
+from demand_assets_tests.defs.pipeline import NOW, WINDOW, archived, drain, keys, put
 
 
 @pytest.fixture

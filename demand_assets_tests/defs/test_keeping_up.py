@@ -11,7 +11,6 @@ import dagster as dg
 import orjson
 import pytest
 
-from demand_assets.definitions import build_definitions
 from demand_assets.defs.archive_job import ARCHIVE_JOB
 from demand_assets.defs.buffering import Buffer, BufferingHints, decide
 from demand_assets.defs.sensor import LONG_AGO
@@ -19,31 +18,17 @@ from demand_assets.storage.tiering import MAX_FILES
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.operating import data_files
 from demand_assets_tests.defs.pipeline import (
+    NOW,
     archived,
     drain,
     event_id_counts,
     execute,
     expected_records,
+    generated,
     keys,
     put,
     tick,
 )
-
-NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def instance():
-    return dg.DagsterInstance.ephemeral()
-
-
-@pytest.fixture
-def defs(settings, s3, kinesis):
-    return build_definitions(settings)
-
-
-def generated(n: int, seed: int = 1, **options):
-    return ChangeGenerator(seed=seed, now=NOW, days=3, **options).changes(n)
 
 
 def put_changes(kinesis, settings, changes) -> None:

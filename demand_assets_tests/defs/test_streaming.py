@@ -7,43 +7,25 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow.parquet as pq
-import pytest
 
 from demand_assets.definitions import build_definitions
 from demand_assets.defs.resources import S3Resource
-from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.pipeline import (
     archived,
     drain,
     event_id_counts,
     execute,
     expected_records,
+    generated,
     keys,
     put,
     rebuild,
     tick,
     without_position,
 )
-
-NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def instance():
-    return dg.DagsterInstance.ephemeral()
-
-
-@pytest.fixture
-def defs(settings, s3, kinesis):
-    return build_definitions(settings)
-
-
-def generated(n: int, seed: int = 1, **noise):
-    return ChangeGenerator(seed=seed, now=NOW, days=3, **noise).changes(n)
 
 
 def test_every_valid_change_is_archived_once_in_each_format(defs, instance, settings, s3, kinesis):
