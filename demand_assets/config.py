@@ -36,6 +36,13 @@ class Settings:
     # An archive run still STARTED after this long (its worker died) is failed by run
     # monitoring, which frees the stream path's run slot (defs/archive_job.py).
     archive_max_runtime_seconds: int = 600
+    # Alerts (README, "Alerts"): an SNS topic to publish them to (unset: log lines only), the
+    # Dagster UI's address their links start with, and when their conditions hold.
+    alert_topic_arn: str | None = None
+    ui_url: str = "http://127.0.0.1:3000"
+    alert_lag_seconds: float = 300.0
+    alert_error_rate: float = 0.001
+    alert_archive_minutes: float = 15.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -63,5 +70,12 @@ class Settings:
             max_batches_per_run=int(env.get("DEMAND_MAX_BATCHES_PER_RUN", d.max_batches_per_run)),
             archive_max_runtime_seconds=int(
                 env.get("DEMAND_ARCHIVE_MAX_RUNTIME_SECONDS", d.archive_max_runtime_seconds)
+            ),
+            alert_topic_arn=env.get("DEMAND_ALERT_TOPIC_ARN") or None,
+            ui_url=env.get("DEMAND_UI_URL") or d.ui_url,
+            alert_lag_seconds=float(env.get("DEMAND_ALERT_LAG_SECONDS", d.alert_lag_seconds)),
+            alert_error_rate=float(env.get("DEMAND_ALERT_ERROR_RATE", d.alert_error_rate)),
+            alert_archive_minutes=float(
+                env.get("DEMAND_ALERT_ARCHIVE_MINUTES", d.alert_archive_minutes)
             ),
         )

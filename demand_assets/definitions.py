@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from demand_assets.config import Settings
+from demand_assets.defs.alerts import alert_sensor, run_failure_sensor
 from demand_assets.defs.archive_job import archive_job
 from demand_assets.defs.assets import record_assets
 from demand_assets.defs.catalog import catalog_assets
@@ -17,6 +18,7 @@ from demand_assets.defs.retries import AWS_RETRY_POLICY
 from demand_assets.defs.schedules import compaction_schedule
 from demand_assets.defs.sensor import stream_sensor
 from demand_assets.environment import (
+    alert_thresholds,
     buffering_hints,
     partitions_from_settings,
     resources_from_settings,
@@ -42,7 +44,11 @@ def build_definitions(
         asset_checks=checks,
         jobs=[archive, compact, *operation_jobs(retry_policy)],
         schedules=[compaction_schedule(compact, check_keys_by_type(checks))],
-        sensors=[stream_sensor(archive, buffering_hints(settings))],
+        sensors=[
+            stream_sensor(archive, buffering_hints(settings)),
+            alert_sensor([k for c in checks for k in c.check_keys], alert_thresholds(settings)),
+            run_failure_sensor(),
+        ],
         resources=resources_from_settings(settings, s3),
     )
 

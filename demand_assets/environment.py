@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import dagster as dg
 
+from demand_assets.alerting import Thresholds
 from demand_assets.config import Settings
 from demand_assets.defs.buffering import BufferingHints
 from demand_assets.defs.io_managers import ArchiveIOManager
 from demand_assets.defs.partitions import daily_partitions
 from demand_assets.defs.resources import (
+    AlertPublisher,
     ArchiveResource,
     DynamoDBTableResource,
     GlueResource,
     KinesisStreamResource,
+    LogAlertPublisher,
     QueryEngineResource,
     S3Resource,
+    SNSAlertPublisher,
 )
 
 
@@ -49,7 +53,23 @@ def resources_from_settings(settings: Settings, s3: S3Resource | None = None) ->
             output=settings.athena_output,
         ),
         "table": DynamoDBTableResource(table_name=settings.table_name),
+        "alert_publisher": alert_publisher(settings),
     }
+
+
+def alert_publisher(settings: Settings) -> AlertPublisher:
+    """SNS where a topic is set (AWS), log lines where not (the local stack)."""
+    if settings.alert_topic_arn:
+        return SNSAlertPublisher(topic_arn=settings.alert_topic_arn, ui_url=settings.ui_url)
+    return LogAlertPublisher(ui_url=settings.ui_url)
+
+
+def alert_thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        lag_seconds=settings.alert_lag_seconds,
+        error_rate=settings.alert_error_rate,
+        archive_minutes=settings.alert_archive_minutes,
+    )
 
 
 def partitions_from_settings(settings: Settings) -> dg.DailyPartitionsDefinition:

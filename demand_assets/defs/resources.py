@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from demand_assets import aws
+from demand_assets.alerting import Alert
 from demand_assets.catalog.glue import GlueCatalog
 from demand_assets.checks.engines import AthenaEngine, DuckDBEngine, s3_filesystem
 from demand_assets.config import DEFAULT_FUTURE_DAYS
@@ -119,3 +120,37 @@ class DynamoDBTableResource(dg.ConfigurableResource):
 
     def client(self):
         return aws.client("dynamodb", self.region_name)
+
+
+class AlertPublisher(dg.ConfigurableResource):
+    """Where the alert sensors' alerts go: the sensor's log (its tick log in the UI), and the
+    address of the Dagster UI the alerts' links start with (DEMAND_UI_URL)."""
+
+    ui_url: str = "http://127.0.0.1:3000"
+
+    def publish(self, alert: Alert, log: logging.Logger) -> None:
+        log.warning(alert.line(self.ui_url))
+
+
+class LogAlertPublisher(AlertPublisher):
+    """Locally (DEMAND_ALERT_TOPIC_ARN unset): a log line per alert, nothing else."""
+
+
+class SNSAlertPublisher(AlertPublisher):
+    """In AWS: the alert to the SNS topic DEMAND_ALERT_TOPIC_ARN (its subscribers are the
+    operator's: deploy/README.md), and the log line."""
+
+    topic_arn: str
+    region_name: str | None = None
+
+    def publish(self, alert: Alert, log: logging.Logger) -> None:
+        aws.client("sns", self.region_name).publish(
+            TopicArn=self.topic_arn,
+            Subject=alert.subject(),
+            Message=alert.message(self.ui_url),
+            MessageAttributes={
+                "condition": {"DataType": "String", "StringValue": alert.key},
+                "kind": {"DataType": "String", "StringValue": alert.kind},
+            },
+        )
+        super().publish(alert, log)

@@ -216,12 +216,43 @@ def test_each_environment_has_its_own_encrypted_locked_state():
 # What the deployment promises -------------------------------------------------------------------
 
 
-def test_the_code_location_gets_every_variable_it_reads():
+def settings_read() -> set[str]:
     config_source = (REPO / "demand_assets" / "config.py").read_text()
-    read = set(re.findall(r"\"(DEMAND_[A-Z_]+)\"", config_source))
+    return set(re.findall(r"\"(DEMAND_[A-Z_]+)\"", config_source))
 
-    assert set(LOCALS["demand_environment"]) == read
+
+def test_the_code_location_gets_every_variable_it_reads():
+    read = settings_read()
+
+    # locals.tf's DEMAND_* and alerts.tf's, each variable in one of them
+    assert set(LOCALS["demand_environment"]) | set(LOCALS["alert_environment"]) == read
+    assert not set(LOCALS["demand_environment"]) & set(LOCALS["alert_environment"])
     assert LOCALS["demand_environment"]["DEMAND_QUERY_ENGINE"] == "athena"
+
+
+def test_every_alert_setting_the_code_reads_is_passed_from_the_topic_and_the_variables():
+    alert_settings = {n for n in settings_read() if n.startswith("DEMAND_ALERT_")}
+    alert_settings.add("DEMAND_UI_URL")
+
+    assert set(LOCALS["alert_environment"]) == alert_settings
+    values = LOCALS["alert_environment"]
+    assert values["DEMAND_ALERT_TOPIC_ARN"] == "${aws_sns_topic.alerts.arn}"
+    assert values["DEMAND_UI_URL"] == "https://${aws_lb.webserver.dns_name}"
+    for name, attribute in (
+        ("DEMAND_ALERT_LAG_SECONDS", "lag_seconds"),
+        ("DEMAND_ALERT_ERROR_RATE", "error_rate"),
+        ("DEMAND_ALERT_ARCHIVE_MINUTES", "archive_minutes"),
+    ):
+        assert values[name] == f"${{tostring(var.alerts.{attribute})}}", name
+    assert set(parse_type(MOD.variables["alerts"]["type"])[1]) == {
+        "lag_seconds",
+        "error_rate",
+        "archive_minutes",
+    }
+    # The code server evaluates the alert sensors: it gets them (so do the runs, which load
+    # the same definitions); the webserver and the daemon, which load none, do not.
+    assert set(LOCALS["alert_environment"]) <= env_names(LOCALS["code_env_list"])
+    assert not set(LOCALS["alert_environment"]) & env_names(LOCALS["launcher_env_list"])
 
 
 def env_names(env_list: str) -> set[str]:
@@ -231,6 +262,8 @@ def env_names(env_list: str) -> set[str]:
         names |= set(LOCALS["dagster_environment"])
     if "local.demand_env_list" in env_list:
         names |= set(LOCALS["demand_environment"])
+    if "local.alert_env_list" in env_list:
+        names |= set(LOCALS["alert_environment"])
     return names
 
 
@@ -693,3 +726,139 @@ def test_the_type_check_reports_a_value_of_the_wrong_shape():
     assert type_errors({**good, "run": {"cpu": "1024", "memory": 4096}}, sizes, "t") == [
         "t.run.cpu: '1024' is not a number"
     ]
+
+
+# Alerts and alarms (alerts.tf) ------------------------------------------------------------------
+
+
+def alarms() -> dict[str, dict]:
+    return {n: b for (t, n), b in RESOURCES.items() if t == "aws_cloudwatch_metric_alarm"}
+
+
+def test_the_alerts_topic_is_encrypted_and_only_this_deployments_alarms_may_publish_to_it():
+    topic = RESOURCES[("aws_sns_topic", "alerts")]
+    assert topic["kms_master_key_id"] == "${aws_kms_key.alerts.arn}"  # not an AWS managed key
+    key = RESOURCES[("aws_kms_key", "alerts")]
+    assert key["enable_key_rotation"] is True
+    assert key["policy"] == "${data.aws_iam_policy_document.alerts_key.json}"
+    (cloudwatch,) = [
+        s
+        for s in DATA[("aws_iam_policy_document", "alerts_key")]["statement"]
+        if s["principals"][0]["type"] == "Service"
+    ]
+    assert cloudwatch["principals"][0]["identifiers"] == ["cloudwatch.amazonaws.com"]
+    assert set(cloudwatch["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert cloudwatch["condition"][0]["variable"] == "aws:SourceAccount"
+
+    policy = RESOURCES[("aws_sns_topic_policy", "alerts")]
+    assert policy["arn"] == "${aws_sns_topic.alerts.arn}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.alerts_topic.json}"
+    statements_ = DATA[("aws_iam_policy_document", "alerts_topic")]["statement"]
+    (allow,) = [s for s in statements_ if s.get("effect", "Allow") == "Allow"]
+    assert allow["actions"] == ["sns:Publish"]
+    assert allow["resources"] == ["${aws_sns_topic.alerts.arn}"]
+    assert allow["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
+    (condition,) = allow["condition"]
+    assert condition["test"] == "ArnLike" and condition["variable"] == "aws:SourceArn"
+    (pattern,) = condition["values"]
+    assert pattern.endswith(":alarm:${local.name}-*")
+    for name, alarm in alarms().items():  # every alarm's name fits the pattern
+        assert alarm["alarm_name"].startswith("${local.name}-"), name
+    (deny,) = [s for s in statements_ if s.get("effect") == "Deny"]
+    assert deny["condition"][0]["variable"] == "aws:SecureTransport"
+    # Who receives the alerts is the operator's choice (deploy/README.md).
+    assert not [t for t, _ in RESOURCES if t == "aws_sns_topic_subscription"]
+    assert "alerts_topic" in {n for b in MOD.blocks("output") for n in b}
+
+
+def test_only_the_code_server_may_publish_alerts_and_only_to_the_alerts_topic():
+    source = (REPO / "demand_assets" / "defs" / "resources.py").read_text()
+    calls = set(re.findall(r"aws\.client\(\"sns\"[^)]*\)\.(\w+)\(", source))
+    assert calls == {"publish"}  # the SNS publisher's one call
+    assert {f"sns:{api(c)}" for c in calls} <= granted("code_server")
+
+    for policy in POLICIES:
+        for statement in statements(policy):
+            sns = [a for a in statement["actions"] if a.startswith("sns:")]
+            alert_key = "${aws_kms_key.alerts.arn}" in statement["resources"]
+            if policy != "code_server":
+                assert not sns and not alert_key, policy
+            elif sns:
+                assert sns == statement["actions"] == ["sns:Publish"]
+                assert statement["resources"] == ["${aws_sns_topic.alerts.arn}"]
+            elif alert_key:  # an encrypted topic: SNS asks KMS for the publisher
+                assert statement["resources"] == ["${aws_kms_key.alerts.arn}"]
+                assert set(statement["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert "sns:Publish" in granted("code_server")
+    # the sensors, alert sensors included, run in the code server (the workspace's gRPC server)
+    (location,) = load_yaml(DEPLOY / "workspace.yaml")["load_from"]
+    assert "grpc_server" in location
+
+
+def test_alarms_cover_each_service_the_database_and_the_stream_and_go_to_the_topic():
+    found = alarms()
+    assert LOCALS["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"]
+    for name, alarm in found.items():
+        assert alarm["alarm_actions"] == alarm["ok_actions"] == "${local.alarm_actions}", name
+        assert "${local.alarm_runbook}" in alarm["alarm_description"], name
+    assert "Alerts and alarms" in LOCALS["alarm_runbook"]
+
+    services = {n: body for (t, n), body in RESOURCES.items() if t == "aws_ecs_service"}
+    watched = LOCALS["alarmed_services"]
+    assert {k.replace("-", "_") for k in watched} == set(services)
+    for key, service in watched.items():
+        resource = key.replace("-", "_")
+        assert service["name"] == f"${{aws_ecs_service.{resource}.name}}"
+        assert service["tasks"] == services[resource]["desired_count"]  # 1, var.webserver_count
+    metrics = {
+        "service_cpu": ("AWS/ECS", "CPUUtilization", "GreaterThanThreshold"),
+        "service_memory": ("AWS/ECS", "MemoryUtilization", "GreaterThanThreshold"),
+        "service_tasks": ("ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold"),
+        "database_cpu": ("AWS/RDS", "CPUUtilization", "GreaterThanThreshold"),
+        "database_storage": ("AWS/RDS", "FreeStorageSpace", "LessThanThreshold"),
+        "database_connections": ("AWS/RDS", "DatabaseConnections", "GreaterThanThreshold"),
+        "stream_iterator_age": (
+            "AWS/Kinesis",
+            "GetRecords.IteratorAgeMilliseconds",
+            "GreaterThanThreshold",
+        ),
+    }
+    assert set(found) == set(metrics)
+    for name, (namespace, metric, comparison) in metrics.items():
+        alarm = found[name]
+        assert (alarm["namespace"], alarm["metric_name"]) == (namespace, metric), name
+        assert alarm["comparison_operator"] == comparison, name
+    for name in ("service_cpu", "service_memory", "service_tasks"):
+        assert found[name]["for_each"] == "${local.alarmed_services}"
+        assert found[name]["dimensions"] == {
+            "ClusterName": "${aws_ecs_cluster.this.name}",
+            "ServiceName": "${each.value.name}",
+        }
+    # RunningTaskCount is Container Insights': the cluster must have it on.
+    (insights,) = RESOURCES[("aws_ecs_cluster", "this")]["setting"]
+    assert insights == {"name": "containerInsights", "value": "enabled"}
+    assert found["service_tasks"]["threshold"] == "${each.value.tasks}"
+    for name in ("database_cpu", "database_storage", "database_connections"):
+        assert found[name]["dimensions"] == {
+            "DBInstanceIdentifier": "${aws_db_instance.dagster.identifier}"
+        }
+    assert found["database_storage"]["threshold"] == (
+        "${var.alarms.database_free_storage_gb * 1024 * 1024 * 1024}"
+    )
+    # No data from a task count or the stream's reader is the worst case, not a quiet one.
+    assert found["service_tasks"]["treat_missing_data"] == "breaching"
+    assert found["stream_iterator_age"]["treat_missing_data"] == "breaching"
+    assert found["stream_iterator_age"]["threshold"] == "${var.alerts.lag_seconds * 1000}"
+    assert found["stream_iterator_age"]["dimensions"] == {
+        "StreamName": "${aws_kinesis_stream.changes.name}"
+    }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_alarms_on_storage_before_the_database_fills(environment):
+    values = tfvars(environment)
+    postgres, alarms_ = values["postgres"], values["alarms"]
+
+    # under the 10 % at which storage autoscaling grows the disk, above nothing
+    assert 0 < alarms_["database_free_storage_gb"] < postgres["allocated_storage_gb"] * 0.1
+    assert values["alerts"]["error_rate"] < 1

@@ -50,6 +50,7 @@ resource "aws_cloudwatch_log_group" "tasks" {
 locals {
   dagster_env_list = [for name, value in local.dagster_environment : { name = name, value = value }]
   demand_env_list  = [for name, value in local.demand_environment : { name = name, value = value }]
+  alert_env_list   = [for name, value in local.alert_environment : { name = name, value = value }]
   secret_list      = [for name, value_from in local.dagster_secrets : { name = name, valueFrom = value_from }]
 
   # The EcsRunLauncher's task definition (deploy/dagster.yaml). The webserver and the daemon,
@@ -59,7 +60,7 @@ locals {
   launcher_env_list = concat(local.dagster_env_list, [
     { name = "DAGSTER_RUN_TASK_DEFINITION", value = aws_ecs_task_definition.run.arn },
   ])
-  code_env_list = concat(local.dagster_env_list, local.demand_env_list, [
+  code_env_list = concat(local.dagster_env_list, local.demand_env_list, local.alert_env_list, [
     { name = "DAGSTER_RUN_TASK_DEFINITION", value = local.run_family },
   ])
 

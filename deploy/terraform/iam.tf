@@ -5,7 +5,8 @@
 #   code_server  the stream sensor: reads Kinesis, lands batches and error documents in S3;
 #                and the archive_batches runs, which run as its subprocesses (the run
 #                launcher, demand_assets/deploy_launcher.py): partition files, pending marks,
-#                Glue partitions, compute logs
+#                Glue partitions, compute logs; the alert sensors, which it evaluates, publish
+#                to the alerts topic
 #   run          every other run (rebuilds, checks, operation jobs): the archive in S3, Glue,
 #                Athena, compute logs
 #
@@ -283,6 +284,18 @@ data "aws_iam_policy_document" "code_server" {
       "glue:UpdateTable",
     ]
     resources = [local.glue_catalog, local.glue_database, local.glue_tables]
+  }
+
+  statement {
+    sid       = "PublishAlerts" # demand_alert_sensor, demand_run_failure_sensor (alerts.tf)
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+
+  statement {
+    sid       = "EncryptAlerts" # the topic's key: SNS asks for a data key on the publisher's behalf
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.alerts.arn]
   }
 }
 

@@ -32,6 +32,11 @@ output "archive" {
   value       = local.demand_environment
 }
 
+output "alerts_topic" {
+  description = "Subscribe to it to receive the alerts and alarms (deploy/README.md, \"Alerts and alarms\")."
+  value       = aws_sns_topic.alerts.arn
+}
+
 output "stream_arn" {
   value = aws_kinesis_stream.changes.arn
 }

@@ -181,6 +181,49 @@ variable "stream_path" {
   }
 }
 
+variable "alerts" {
+  description = "When the Dagster alert sensors alert (demand_assets/config.py; README, \"Alerts\"): the stream sensor reads more than lag_seconds behind the stream's tip (DEMAND_ALERT_LAG_SECONDS; also the stream's iterator-age alarm); a record type's share of the day's changes that went to errors reaches error_rate (DEMAND_ALERT_ERROR_RATE); a landed batch is still not archived after archive_minutes (DEMAND_ALERT_ARCHIVE_MINUTES)."
+  type = object({
+    lag_seconds     = number
+    error_rate      = number
+    archive_minutes = number
+  })
+
+  validation {
+    condition     = var.alerts.lag_seconds > 0 && var.alerts.archive_minutes > 0
+    error_message = "lag_seconds and archive_minutes are positive."
+  }
+
+  validation {
+    condition     = var.alerts.error_rate > 0 && var.alerts.error_rate < 1
+    error_message = "error_rate is a share between 0 and 1."
+  }
+}
+
+variable "alarms" {
+  description = "The CloudWatch alarms' thresholds (alerts.tf): the ECS services' CPU and memory (percent), the database's CPU (percent), free storage (GB) and connections."
+  type = object({
+    ecs_cpu_percent          = number
+    ecs_memory_percent       = number
+    database_cpu_percent     = number
+    database_free_storage_gb = number
+    database_connections     = number
+  })
+
+  validation {
+    condition = alltrue([
+      for percent in [var.alarms.ecs_cpu_percent, var.alarms.ecs_memory_percent, var.alarms.database_cpu_percent] :
+      percent > 0 && percent <= 100
+    ])
+    error_message = "The percentages are between 0 and 100."
+  }
+
+  validation {
+    condition     = var.alarms.database_free_storage_gb > 0 && var.alarms.database_connections >= 1
+    error_message = "database_free_storage_gb is positive; database_connections is at least 1."
+  }
+}
+
 # Retention -------------------------------------------------------------------------------------
 
 variable "landing_transition_days" {

@@ -33,6 +33,22 @@ stream_path = {
   archive_max_runtime_seconds = 600
 }
 
+# Alerts: the alert sensors (the code's defaults) and the CloudWatch alarms (alerts.tf). Free
+# storage is alarmed under the 10% at which RDS storage autoscaling grows the disk: it fires
+# when autoscaling has reached its limit or fallen behind
+alerts = {
+  lag_seconds     = 300
+  error_rate      = 0.001
+  archive_minutes = 15
+}
+alarms = {
+  ecs_cpu_percent          = 80
+  ecs_memory_percent       = 85
+  database_cpu_percent     = 80
+  database_free_storage_gb = 5
+  database_connections     = 300
+}
+
 # Retention
 landing_transition_days            = { standard_ia = 30, glacier_ir = 180 }
 errors_expiration_days             = 365
