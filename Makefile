@@ -28,8 +28,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Loads the code location as Dagster's project tooling finds it (pyproject.toml, [tool.dg]).
 validate: setup
-	cd /tmp && $(CURDIR)/$(BIN)/dagster definitions validate -m demand_assets.definitions -d $(CURDIR)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 test: setup lint validate
 	$(BIN)/python -m pytest -n 2 -q; status=$$?; \

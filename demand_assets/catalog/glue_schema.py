@@ -127,44 +127,62 @@ def table_input(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     schema = avro_schema(record_type) if schema is None else schema
-    if not location.startswith("s3://"):
-        raise ValueError(f"a table location is an s3:// URI, got {location!r}")
-    location = location if location.endswith("/") else f"{location}/"
-    literal = schema_text(schema)
-    storage = _STORAGE[fmt]
-
-    parameters = {"classification": fmt, FINGERPRINT: fingerprint(schema)}
-    if fmt == "avro":
-        parameters[AVRO_LITERAL] = literal
-        serde_parameters = {AVRO_LITERAL: literal}
-    else:
-        parameters["parquet.compression"] = "SNAPPY"
-        parameters[SCHEMA_LITERAL] = literal
-        serde_parameters = {"serialization.format": "1"}
-    if projection is not None:
-        parameters.update(projection_parameters(location, *projection))
-
+    location = _table_location(location)
     table = {
         "Name": table_name(record_type, fmt),
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": parameters,
+        "Parameters": _table_parameters(fmt, schema, location, projection),
         "PartitionKeys": [{"Name": PARTITION_KEY, "Type": "string"}],
-        "StorageDescriptor": {
-            "Columns": columns(schema),
-            "Location": location,
-            "InputFormat": storage["InputFormat"],
-            "OutputFormat": storage["OutputFormat"],
-            "Compressed": False,
-            "SerdeInfo": {
-                "SerializationLibrary": storage["SerializationLibrary"],
-                "Parameters": serde_parameters,
-            },
-        },
+        "StorageDescriptor": _storage_descriptor(fmt, schema, location),
     }
     description = _one_line(schema.get("doc"), DESCRIPTION_MAX)
     if description:
         table["Description"] = description
     return table
+
+
+def _table_location(location: str) -> str:
+    """A table's `s3://` location, ending in `/`."""
+    if not location.startswith("s3://"):
+        raise ValueError(f"a table location is an s3:// URI, got {location!r}")
+    return location if location.endswith("/") else f"{location}/"
+
+
+def _table_parameters(
+    fmt: str, schema: dict, location: str, projection: tuple[str, str] | None
+) -> dict[str, str]:
+    """The table's parameters: classification, fingerprint, the schema literal of its format
+    (and Parquet's compression), Athena's partition projection when asked for."""
+    literal = schema_text(schema)
+    parameters = {"classification": fmt, FINGERPRINT: fingerprint(schema)}
+    if fmt == "avro":
+        parameters[AVRO_LITERAL] = literal
+    else:
+        parameters["parquet.compression"] = "SNAPPY"
+        parameters[SCHEMA_LITERAL] = literal
+    if projection is not None:
+        parameters.update(projection_parameters(location, *projection))
+    return parameters
+
+
+def _storage_descriptor(fmt: str, schema: dict, location: str) -> dict:
+    """Columns, location, input/output formats and the SerDe of a table in `fmt`."""
+    storage = _STORAGE[fmt]
+    if fmt == "avro":
+        serde_parameters = {AVRO_LITERAL: schema_text(schema)}
+    else:
+        serde_parameters = {"serialization.format": "1"}
+    return {
+        "Columns": columns(schema),
+        "Location": location,
+        "InputFormat": storage["InputFormat"],
+        "OutputFormat": storage["OutputFormat"],
+        "Compressed": False,
+        "SerdeInfo": {
+            "SerializationLibrary": storage["SerializationLibrary"],
+            "Parameters": serde_parameters,
+        },
+    }
 
 
 def projection_parameters(location: str, first_day: str, last_day: str) -> dict[str, str]:
@@ -194,24 +212,38 @@ def _schema(record_type: str | dict):
 
 def _hive(avro_type, names: dict[str, dict], stack: tuple[str, ...]) -> str:
     if isinstance(avro_type, list):
-        branches = [b for b in avro_type if b != "null"]
-        if not branches:
-            raise ValueError("a union of only null has no Hive type")
-        if len(branches) == 1:
-            return _hive(branches[0], names, stack)
-        return f"uniontype<{','.join(_hive(b, names, stack) for b in branches)}>"
+        return _hive_union(avro_type, names, stack)
     if isinstance(avro_type, str):
-        if avro_type in _PRIMITIVES:
-            return _PRIMITIVES[avro_type]
-        if avro_type == "null":
-            raise ValueError("null alone has no Hive type")
-        named = names.get(avro_type) or names.get(avro_type.rsplit(".", 1)[-1])
-        if named is None:
-            raise ValueError(f"unknown Avro type {avro_type!r}")
-        return _hive(named, names, stack)
+        return _hive_named(avro_type, names, stack)
     if not isinstance(avro_type, dict) or "type" not in avro_type:
         raise ValueError(f"not an Avro type: {avro_type!r}")
+    return _hive_complex(avro_type, names, stack)
 
+
+def _hive_union(branches: list, names: dict[str, dict], stack: tuple[str, ...]) -> str:
+    """null and one type: that type; several non-null types: a uniontype."""
+    branches = [b for b in branches if b != "null"]
+    if not branches:
+        raise ValueError("a union of only null has no Hive type")
+    if len(branches) == 1:
+        return _hive(branches[0], names, stack)
+    return f"uniontype<{','.join(_hive(b, names, stack) for b in branches)}>"
+
+
+def _hive_named(avro_type: str, names: dict[str, dict], stack: tuple[str, ...]) -> str:
+    """A primitive, or a reference to a named type (by full or short name)."""
+    if avro_type in _PRIMITIVES:
+        return _PRIMITIVES[avro_type]
+    if avro_type == "null":
+        raise ValueError("null alone has no Hive type")
+    named = names.get(avro_type) or names.get(avro_type.rsplit(".", 1)[-1])
+    if named is None:
+        raise ValueError(f"unknown Avro type {avro_type!r}")
+    return _hive(named, names, stack)
+
+
+def _hive_complex(avro_type: dict, names: dict[str, dict], stack: tuple[str, ...]) -> str:
+    """A logical type, record, array, map, enum or fixed, or `{"type": <another type>}`."""
     kind = avro_type["type"]
     logical = avro_type.get("logicalType")
     if logical == "decimal" and kind in ("bytes", "fixed"):
@@ -219,14 +251,7 @@ def _hive(avro_type, names: dict[str, dict], stack: tuple[str, ...]) -> str:
     if logical in _LOGICAL:
         return _LOGICAL[logical]
     if kind == "record":
-        name = avro_type["name"]
-        if name in stack:
-            raise ValueError(f"recursive Avro record {name!r} has no Hive type")
-        names.setdefault(name, avro_type)
-        fields = ",".join(
-            f"{f['name']}:{_hive(f['type'], names, (*stack, name))}" for f in avro_type["fields"]
-        )
-        return f"struct<{fields}>"
+        return _hive_record(avro_type, names, stack)
     if kind == "array":
         return f"array<{_hive(avro_type['items'], names, stack)}>"
     if kind == "map":
@@ -236,6 +261,17 @@ def _hive(avro_type, names: dict[str, dict], stack: tuple[str, ...]) -> str:
     if kind == "fixed":
         return "binary"
     return _hive(kind, names, stack)  # {"type": "string"} and the like
+
+
+def _hive_record(record: dict, names: dict[str, dict], stack: tuple[str, ...]) -> str:
+    name = record["name"]
+    if name in stack:
+        raise ValueError(f"recursive Avro record {name!r} has no Hive type")
+    names.setdefault(name, record)
+    fields = ",".join(
+        f"{f['name']}:{_hive(f['type'], names, (*stack, name))}" for f in record["fields"]
+    )
+    return f"struct<{fields}>"
 
 
 def _collect(schema, namespace: str | None, found: dict[str, dict]) -> None:

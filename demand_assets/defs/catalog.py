@@ -111,15 +111,28 @@ def partition_registration(
     partitions: dg.DailyPartitionsDefinition,
     retry_policy: dg.RetryPolicy | None = None,
 ):
-    @dg.asset(
-        key=glue_partitions_key(record_type),
-        description=f"Registers the {record_type} partitions that hold data in the Glue tables "
-        f"{record_type}_avro and {record_type}_parquet.",
+    key = glue_partitions_key(record_type)
+    description = (
+        f"Registers the {record_type} partitions that hold data in the Glue tables "
+        f"{record_type}_avro and {record_type}_parquet."
+    )
+
+    # A multi-asset of one: `@multi_asset`'s backfill policy is stable in Dagster 1.13,
+    # `@asset`'s in beta.
+    @dg.multi_asset(
+        name=key.to_python_identifier(),
+        description=description,
+        outs={
+            "result": dg.AssetOut(
+                key=key,
+                description=description,
+                group_name=CATALOG_GROUP,
+                kinds={"glue"},
+                owners=OWNERS,
+            )
+        },
         partitions_def=partitions,
         deps=[dg.AssetKey(record_type), dg.AssetKey("glue_tables")],
-        group_name=CATALOG_GROUP,
-        kinds={"glue"},
-        owners=OWNERS,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
         retry_policy=retry_policy,
     )

@@ -94,31 +94,32 @@ def land_batch(
     millis_behind_latest: int = 0,
     recent: RecentChanges | None = None,
 ) -> BatchSummary:
-    """Land `changes` as batch `batch`; `recent`, if given, drops what it already landed."""
+    """Land `changes` as batch `batch`; `recent`, if given, drops what it already landed.
+
+    The steps, in the order the module's docstring gives: a crash between two of them is
+    repaired by landing the same batch again."""
     fates = _sort(changes, window, recent, batch)
     summary = _summary(batch, stream, changes, fates, millis_behind_latest)
-    ids = encode_digests(fates.digests)
-    archive.bucket.put(archive.layout.batch_ids_key(batch), ids)
-    objects = [
-        (archive.layout.landing_key(t, d, batch), encode_landing(v), "application/gzip")
-        for (t, d), v in fates.landed.items()
-    ]
-    errors = error_objects(archive.layout, batch, fates.rejected)
-    summary.error_keys = [key for key, _ in errors]
-    objects += [(key, body, "application/json") for key, body in errors]
-    _put_all(archive, objects)
+    ids = _put_ids(archive, batch, fates.digests)
+    summary.error_keys = _put_landing_and_errors(archive, batch, fates)
     mark_pending(archive, batch, summary.touched(), summary.last_arrival)
-    # The summary goes last: a batch with a summary has landed whole.
-    archive.bucket.put(
-        archive.layout.batch_summary_key(batch), summary.to_json(), "application/json"
-    )
+    _put_summary(archive, summary)
     if recent is not None:
         recent.add(batch, ids)
     return summary
 
 
 def _sort(changes, window, recent, batch) -> _Sorted:
-    fates, archivable = _Sorted(), []
+    """Decode each change, then keep the archivable ones whose eventID is new."""
+    fates = _Sorted()
+    archivable = _decode_all(changes, window, fates)
+    _keep_first_landings(archivable, recent, batch, fates)
+    return fates
+
+
+def _decode_all(changes, window, fates: _Sorted) -> list[tuple[Change, Archivable]]:
+    """The archivable changes; rejected and skipped ones are counted in `fates`."""
+    archivable = []
     for change in changes:
         result = decode_change(change.data, change.shard, change.seq, window)
         if type(result) is Archivable:
@@ -128,6 +129,11 @@ def _sort(changes, window, recent, batch) -> _Sorted:
             fates.rejected_types[result.record_type or "unknown"] += 1
         else:
             fates.skipped[result.item_type] += 1
+    return archivable
+
+
+def _keep_first_landings(archivable, recent, batch, fates: _Sorted) -> None:
+    """Land each eventID once: not again within this batch, nor when a recent batch has it."""
     digests = [digest(r.record["provenance"]["eventID"]) for _, r in archivable]
     seen = recent.landed(digests, excluding=batch) if recent is not None else set()
     for (change, result), event in zip(archivable, digests, strict=True):
@@ -140,7 +146,32 @@ def _sort(changes, window, recent, batch) -> _Sorted:
         fates.landed[(result.record_type, result.partition_date)].append(
             Change(change.shard, change.seq, change.arrival, kept)
         )
-    return fates
+
+
+def _put_ids(archive: Archive, batch: str, digests: list[bytes]) -> bytes:
+    """The eventID digests of what the batch lands, written first; returned as written."""
+    ids = encode_digests(digests)
+    archive.bucket.put(archive.layout.batch_ids_key(batch), ids)
+    return ids
+
+
+def _put_landing_and_errors(archive: Archive, batch: str, fates: _Sorted) -> list[str]:
+    """One landing object per (type, partition date) and the error documents; their keys."""
+    objects = [
+        (archive.layout.landing_key(t, d, batch), encode_landing(v), "application/gzip")
+        for (t, d), v in fates.landed.items()
+    ]
+    errors = error_objects(archive.layout, batch, fates.rejected)
+    objects += [(key, body, "application/json") for key, body in errors]
+    _put_all(archive, objects)
+    return [key for key, _ in errors]
+
+
+def _put_summary(archive: Archive, summary: BatchSummary) -> None:
+    """The summary goes last: a batch with a summary has landed whole."""
+    archive.bucket.put(
+        archive.layout.batch_summary_key(summary.batch), summary.to_json(), "application/json"
+    )
 
 
 def _summary(batch, stream, changes, fates: _Sorted, millis_behind_latest) -> BatchSummary:

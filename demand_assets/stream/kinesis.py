@@ -13,20 +13,19 @@ crash lands the same batch (`storage.intents`).
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
 from botocore.exceptions import ClientError
 
 from demand_assets.aws import THROTTLED, error_code, is_server_error
 from demand_assets.records.change import Change
 from demand_assets.records.timestamps import format_instant
 from demand_assets.stream.checkpoints import SHARD_END
+from demand_assets.stream.get_records import parse_records_quickly
 
 AT_TIMESTAMP = "AT_TIMESTAMP:"
 # A repeated read (`until`) goes on past the tick's time bound, up to this.
@@ -54,6 +53,48 @@ class _Shard:
     server_errors: int = 0  # 5xx answers retried in this tick
     stop_at: str | None = None  # a repeated read: the last sequence number to read
     ends: bool = False  # a repeated read: the earlier read found the shard's end there
+
+
+def _listed(listed: list[dict], checkpoints: dict[str, str]) -> dict[str, _Shard]:
+    """The listed shards by id, with their parents; those checkpointed at their end ended."""
+    shards = {
+        s["ShardId"]: _Shard(
+            s["ShardId"],
+            tuple(p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p),
+            s.get("SequenceNumberRange", {}).get("EndingSequenceNumber"),
+        )
+        for s in listed
+    }
+    for shard in shards.values():
+        shard.ended = checkpoints.get(shard.shard_id) == SHARD_END
+    return shards
+
+
+def _bound_to_earlier_read(
+    shards: dict[str, _Shard], result: ReadResult, until: dict[str, str], ends: frozenset[str]
+) -> None:
+    """A repeated read: each shard is read up to where the earlier read stopped (not at all if
+    it did not read it), and is marked read to its end where the earlier read found it."""
+    for shard in shards.values():
+        shard.stop_at = until.get(shard.shard_id)
+        if shard.stop_at is not None:
+            shard.ends = shard.shard_id in ends
+            continue
+        shard.idle = True
+        if shard.shard_id in ends:
+            shard.ended = True
+            result.checkpoints[shard.shard_id] = SHARD_END
+
+
+def _check_read_again(result: ReadResult, until: dict[str, str], ends: frozenset[str]) -> None:
+    """Raise `StreamChanged` unless a repeated read got every record the earlier one did."""
+    wanted = {s: SHARD_END if s in ends else q for s, q in until.items()}
+    short = {s: until[s] for s, q in wanted.items() if result.checkpoints.get(s) != q}
+    if short:
+        raise StreamChanged(
+            f"could not read the records of an earlier tick again (shard: last "
+            f"sequence number wanted): {short}; they are no longer in the stream"
+        )
 
 
 class StreamReader:
@@ -113,67 +154,59 @@ class StreamReader:
         deadline = self.clock() + (REPEAT_SECONDS if until is not None else self.max_seconds)
         limit = None if until is not None else self.max_records
         result = ReadResult(checkpoints=dict(checkpoints))
-        listed = self.list_shards()
-        shards = {
-            s["ShardId"]: _Shard(
-                s["ShardId"],
-                tuple(p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p),
-                s.get("SequenceNumberRange", {}).get("EndingSequenceNumber"),
-            )
-            for s in listed
-        }
+        shards = _listed(self.list_shards(), result.checkpoints)
+        if until is not None:
+            _bound_to_earlier_read(shards, result, until, ends)
+        else:
+            self._pin_latest(shards, result, checkpoints)
+        self._read_rounds(shards, result, limit, deadline)
+        if until is not None:
+            _check_read_again(result, until, ends)
+        return result
+
+    def _pin_latest(self, shards: dict[str, _Shard], result: ReadResult, checkpoints) -> None:
+        """Give a start to each shard LATEST starts from: a closed one is done, an open one is
+        read from this moment on (so changes arriving before the next tick are read)."""
+        if self.start != "LATEST":
+            return
         now = datetime.now(UTC)
         for shard in shards.values():
-            shard.ended = result.checkpoints.get(shard.shard_id) == SHARD_END
-            if until is not None:
-                shard.stop_at = until.get(shard.shard_id)
-                if shard.stop_at is None:
-                    shard.idle = True
-                    if shard.shard_id in ends:
-                        shard.ended = True
-                        result.checkpoints[shard.shard_id] = SHARD_END
-                else:
-                    shard.ends = shard.shard_id in ends
-                continue
             if (
-                not shard.ended
-                and shard.shard_id not in checkpoints
-                and self.start == "LATEST"
-                and not self._follows(shard, shards, checkpoints)
+                shard.ended
+                or shard.shard_id in checkpoints
+                or self._follows(shard, shards, checkpoints)
             ):
-                if shard.ending_sequence is not None:
-                    # Closed before this moment, so nothing arrives in it after LATEST: done.
-                    result.checkpoints[shard.shard_id] = SHARD_END
-                    shard.ended = True
-                else:
-                    # Pin LATEST to this moment, so changes arriving before the next tick are read.
-                    result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
+                continue
+            if shard.ending_sequence is not None:
+                # Closed before this moment, so nothing arrives in it after LATEST: done.
+                result.checkpoints[shard.shard_id] = SHARD_END
+                shard.ended = True
+            else:
+                result.checkpoints[shard.shard_id] = AT_TIMESTAMP + now.isoformat()
 
-        while (limit is None or len(result.records) < limit) and self.clock() < deadline:
+    def _read_rounds(
+        self, shards: dict[str, _Shard], result: ReadResult, limit, deadline: float
+    ) -> None:
+        """Read the shards that may be read, round after round, until each is idle or ended,
+        a round brings nothing, or the bound on records or time is reached."""
+
+        def bounded() -> bool:
+            full = limit is not None and len(result.records) >= limit
+            return full or self.clock() >= deadline
+
+        while not bounded():
             active = [
                 s for s in shards.values() if not (s.ended or s.idle) and self._ready(s, shards)
             ]
             if not active:
-                break
+                return
             progressed = False
             for shard in active:
-                if (limit is not None and len(result.records) >= limit) or self.clock() >= deadline:
+                if bounded():
                     break
                 progressed |= self._read_once(shard, shards, result, limit)
             if not progressed:
-                break
-        if until is not None:
-            short = {
-                s: q
-                for s, q in until.items()
-                if result.checkpoints.get(s) != (SHARD_END if s in ends else q)
-            }
-            if short:
-                raise StreamChanged(
-                    f"could not read the records of an earlier tick again (shard: last "
-                    f"sequence number wanted): {short}; they are no longer in the stream"
-                )
-        return result
+                return
 
     def _has_parent(self, shard: _Shard, shards: dict, checkpoints: dict) -> bool:
         return any(p in shards or p in checkpoints for p in shard.parents)
@@ -199,74 +232,22 @@ class StreamReader:
         self, shard: _Shard, shards: dict[str, _Shard], result: ReadResult, limit
     ) -> bool:
         """One GetRecords call on a shard; True when the shard may have more to give now."""
-        checkpoint = result.checkpoints.get(shard.shard_id)
         try:
-            if shard.iterator is None:
-                shard.iterator = self._iterator(shard, checkpoint, shards, result.checkpoints)
-            response = self.client.get_records(
-                ShardIterator=shard.iterator,
-                Limit=10_000 if limit is None else min(10_000, max(1, limit - len(result.records))),
-            )
+            response = self._get_records(shard, shards, result, limit)
         except ClientError as exc:
-            code = error_code(exc)
-            result.retries += 1
-            if code == "ExpiredIteratorException":
-                self.log.warning("shard %s: iterator expired; renewing it", shard.shard_id)
-                shard.iterator = None
-                return True
-            if code in THROTTLED:
-                self.log.warning("shard %s: throttled (%s); backing off", shard.shard_id, code)
-                self.sleep(min(0.2 * result.retries, 1.0))
-                return True
-            if is_server_error(exc) and shard.server_errors < SERVER_ERROR_RETRIES:
-                shard.server_errors += 1
-                self.log.warning(
-                    "shard %s: service error (%s); retrying (%d of %d)",
-                    shard.shard_id,
-                    code or "HTTP 5xx",
-                    shard.server_errors,
-                    SERVER_ERROR_RETRIES,
-                )
-                self.sleep(min(0.2 * shard.server_errors, 1.0))
-                return True
-            if code == "ResourceNotFoundException":
-                self.log.warning("shard %s: vanished (%s); skipping it", shard.shard_id, exc)
-                shard.idle = True  # not ended: its checkpoint stays as it was
-                return False
-            raise
+            more = self._recover(shard, result, exc)
+            if more is None:
+                raise
+            return more
         result.shards_read += 1
-        records = response.get("Records", [])
-        if shard.stop_at is not None:
-            records = [r for r in records if int(r["SequenceNumber"]) <= int(shard.stop_at)]
-        for record in records:
-            sequence = record["SequenceNumber"]
-            result.first_read.setdefault(shard.shard_id, sequence)
-            result.records.append(
-                Change(
-                    shard.shard_id,
-                    sequence,
-                    format_instant(record["ApproximateArrivalTimestamp"]),
-                    record["Data"],
-                )
-            )
-        if records:
-            result.checkpoints[shard.shard_id] = records[-1]["SequenceNumber"]
+        records = _take_records(shard, response, result)
         if shard.stop_at is not None and _reached(result.checkpoints, shard):
-            shard.idle = True  # read again as far as the earlier tick did
-            if shard.ends:
-                shard.ended = True
-                result.checkpoints[shard.shard_id] = SHARD_END
+            _stop_where_earlier_read_stopped(shard, result)
             return True
         behind = response.get("MillisBehindLatest", 0) or 0
         result.millis_behind_latest = max(result.millis_behind_latest, behind)
         shard.iterator = response.get("NextShardIterator")
-        last = result.checkpoints.get(shard.shard_id)
-        if shard.iterator is None or (
-            shard.ending_sequence is not None
-            and last is not None
-            and not last.startswith(AT_TIMESTAMP)
-            and int(last) >= int(shard.ending_sequence)
-        ):
+        if _read_to_end(shard, result.checkpoints.get(shard.shard_id)):
             result.checkpoints[shard.shard_id] = SHARD_END
             shard.ended = True
             self.log.info("shard %s: read to its end", shard.shard_id)
@@ -275,6 +256,47 @@ class StreamReader:
             shard.idle = True  # caught up for this tick
             return False
         return bool(records) or behind > 0
+
+    def _get_records(
+        self, shard: _Shard, shards: dict[str, _Shard], result: ReadResult, limit
+    ) -> dict:
+        """GetRecords on the shard's iterator (got first if it has none), at most `limit`
+        records in all."""
+        if shard.iterator is None:
+            checkpoint = result.checkpoints.get(shard.shard_id)
+            shard.iterator = self._iterator(shard, checkpoint, shards, result.checkpoints)
+        wanted = 10_000 if limit is None else min(10_000, max(1, limit - len(result.records)))
+        return self.client.get_records(ShardIterator=shard.iterator, Limit=wanted)
+
+    def _recover(self, shard: _Shard, result: ReadResult, exc: ClientError) -> bool | None:
+        """After a failed call: whether the shard may be read again now (renewed iterator,
+        back-off), False to skip a vanished shard, None when the error is not recoverable."""
+        code = error_code(exc)
+        result.retries += 1
+        if code == "ExpiredIteratorException":
+            self.log.warning("shard %s: iterator expired; renewing it", shard.shard_id)
+            shard.iterator = None
+            return True
+        if code in THROTTLED:
+            self.log.warning("shard %s: throttled (%s); backing off", shard.shard_id, code)
+            self.sleep(min(0.2 * result.retries, 1.0))
+            return True
+        if is_server_error(exc) and shard.server_errors < SERVER_ERROR_RETRIES:
+            shard.server_errors += 1
+            self.log.warning(
+                "shard %s: service error (%s); retrying (%d of %d)",
+                shard.shard_id,
+                code or "HTTP 5xx",
+                shard.server_errors,
+                SERVER_ERROR_RETRIES,
+            )
+            self.sleep(min(0.2 * shard.server_errors, 1.0))
+            return True
+        if code == "ResourceNotFoundException":
+            self.log.warning("shard %s: vanished (%s); skipping it", shard.shard_id, exc)
+            shard.idle = True  # not ended: its checkpoint stays as it was
+            return False
+        return None
 
     def _iterator(self, shard: _Shard, checkpoint, shards, checkpoints) -> str:
         kwargs = {"StreamName": self.stream_name, "ShardId": shard.shard_id}
@@ -294,43 +316,6 @@ class StreamReader:
         return self.client.get_shard_iterator(**kwargs)["ShardIterator"]
 
 
-def parse_records_quickly(client) -> None:
-    """Parse successful GetRecords responses with orjson instead of botocore's model walk.
-
-    A response holds up to 10,000 records; botocore's generic parser spends more time on them
-    than the rest of a tick's reading. The `before-parse` hook hands botocore an empty body and
-    the records parsed here, in botocore's own shapes (bytes `Data`, datetime arrival).
-    Errors are left to botocore, so retries and error codes behave as before. Clients that are
-    not botocore clients (no `meta.events`) are left alone.
-    """
-    events = getattr(getattr(client, "meta", None), "events", None)
-    if events is not None:
-        events.register(
-            "before-parse.kinesis.GetRecords", _parse_get_records, unique_id=_PARSE_HOOK_ID
-        )
-
-
-_PARSE_HOOK_ID = "demand-assets-parse-get-records"
-
-
-def _parse_get_records(response_dict, customized_response_dict, **_) -> None:
-    if response_dict.get("status_code", 500) >= 300:
-        return
-    body = orjson.loads(response_dict["body"])
-    body["Records"] = [
-        {
-            **record,
-            "Data": base64.b64decode(record["Data"]),
-            "ApproximateArrivalTimestamp": datetime.fromtimestamp(
-                record["ApproximateArrivalTimestamp"], UTC
-            ),
-        }
-        for record in body.get("Records", ())
-    ]
-    customized_response_dict.update(body)
-    response_dict["body"] = b"{}"
-
-
 # A 5xx from Kinesis (InternalFailure, ServiceUnavailable) is retried this many times per shard
 # and tick, with back-off, on top of the SDK's own attempts; past that the tick fails, naming
 # the error, and the next tick starts again from the same checkpoints.
@@ -339,6 +324,47 @@ SERVER_ERROR_RETRIES = 3
 
 class StreamChanged(RuntimeError):
     """A repeated read could not find the records it was to read again."""
+
+
+def _take_records(shard: _Shard, response: dict, result: ReadResult) -> list[dict]:
+    """Add a response's records to the result (a repeated read: only up to `stop_at`) and
+    move the shard's checkpoint to the last of them; the records taken."""
+    records = response.get("Records", [])
+    if shard.stop_at is not None:
+        records = [r for r in records if int(r["SequenceNumber"]) <= int(shard.stop_at)]
+    for record in records:
+        sequence = record["SequenceNumber"]
+        result.first_read.setdefault(shard.shard_id, sequence)
+        result.records.append(
+            Change(
+                shard.shard_id,
+                sequence,
+                format_instant(record["ApproximateArrivalTimestamp"]),
+                record["Data"],
+            )
+        )
+    if records:
+        result.checkpoints[shard.shard_id] = records[-1]["SequenceNumber"]
+    return records
+
+
+def _stop_where_earlier_read_stopped(shard: _Shard, result: ReadResult) -> None:
+    """A repeated read has read the shard as far as the earlier tick did."""
+    shard.idle = True
+    if shard.ends:
+        shard.ended = True
+        result.checkpoints[shard.shard_id] = SHARD_END
+
+
+def _read_to_end(shard: _Shard, last: str | None) -> bool:
+    """Whether a shard is read to its end: no next iterator, or (a closed shard) its last
+    sequence number reached."""
+    return shard.iterator is None or (
+        shard.ending_sequence is not None
+        and last is not None
+        and not last.startswith(AT_TIMESTAMP)
+        and int(last) >= int(shard.ending_sequence)
+    )
 
 
 def _reached(checkpoints: dict[str, str], shard: _Shard) -> bool:
