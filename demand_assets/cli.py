@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     headless.add_argument("--records", type=int, default=5000)
     headless.add_argument("--rate", type=float, default=500.0)
     headless.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_SECONDS)
+    headless.add_argument(
+        "--types", type=_record_types, help="record types, comma-separated (default: all)"
+    )
+    headless.add_argument(
+        "--log-file", type=Path, help="Dagster's output (default: .local/logs/headless-dagster.log)"
+    )
 
     traffic = commands.add_parser("traffic", help="put generated changes on a Kinesis stream")
     traffic.add_argument("--stream", help="default: DEMAND_STREAM_NAME")
@@ -40,10 +46,27 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(ROOT, rate=args.rate, port=args.port, noise=not args.quiet)
     if args.command == "headless":
-        from demand_assets.local.demo import run_headless
+        from demand_assets.local.headless import run_headless
 
-        return run_headless(ROOT, records=args.records, rate=args.rate, interval=args.interval)
+        return run_headless(
+            ROOT,
+            records=args.records,
+            rate=args.rate,
+            interval=args.interval,
+            types=args.types,
+            log_path=args.log_file,
+        )
     return _traffic(args)
+
+
+def _record_types(value: str) -> list[str]:
+    from demand_assets.records import RECORD_TYPES
+
+    types = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = sorted(set(types) - set(RECORD_TYPES))
+    if unknown or not types:
+        raise argparse.ArgumentTypeError(f"record types are {', '.join(RECORD_TYPES)}")
+    return types
 
 
 def _traffic(args) -> int:

@@ -3,6 +3,7 @@ that read the landing area rather than the archive (error rate, freshness)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,8 @@ from demand_assets.storage.archiving import records_of
 from demand_assets.storage.batches import BatchSummary
 from demand_assets.storage.partition_files import PartitionFiles, held
 
-ERROR_RATE_LIMIT = 0.001  # 0.1 %
-FRESH_WITHIN = timedelta(minutes=15)
+ERROR_RATE_LIMIT = 0.001  # 0.1 %: a day's error rate at or above it fails
+FRESH_WITHIN = timedelta(minutes=15)  # an unarchived newest batch this old (or older) fails
 
 
 @dataclass
@@ -92,7 +93,8 @@ def summaries_of(archive: Archive, day: str) -> list[BatchSummary]:
 
 
 def error_rate(summaries: list[BatchSummary], record_type: str, day: str) -> Outcome:
-    """The share of the day's changes claiming this type that went to errors."""
+    """The share of the day's changes claiming this type that went to errors: under
+    ERROR_RATE_LIMIT passes, at or above it fails."""
     rejected = sum(s.rejected.get(record_type, 0) for s in summaries)
     archivable = sum(
         n for s in summaries for key, n in s.archivable.items() if key.startswith(f"{record_type}/")
@@ -107,29 +109,49 @@ def error_rate(summaries: list[BatchSummary], record_type: str, day: str) -> Out
     )
 
 
+def archived_batches(archive: Archive, record_type: str) -> Callable[[str], set[str]]:
+    """partition date -> the batches the type's live Parquet files of that date hold."""
+
+    def held_on(day: str) -> set[str]:
+        return held(PartitionFiles(archive, "parquet", record_type, day).listing().live)
+
+    return held_on
+
+
 def freshness(
     archive: Archive,
     summaries: list[BatchSummary],
     record_type: str,
     now: datetime | None = None,
 ) -> Outcome:
-    """While the stream has traffic, its newest batch of this type is archived in time."""
-    now = now or datetime.now(UTC)
+    """`newest_batch_archived` on the archive's Parquet files, at `now` (default: the clock)."""
+    return newest_batch_archived(
+        summaries,
+        record_type,
+        now=now or datetime.now(UTC),
+        archived=archived_batches(archive, record_type),
+    )
+
+
+def newest_batch_archived(
+    summaries: list[BatchSummary],
+    record_type: str,
+    *,
+    now: datetime,
+    archived: Callable[[str], Collection[str]],
+) -> Outcome:
+    """While the stream has traffic, its newest batch of this type is archived in time: held
+    by the Parquet files of every partition it touched (`archived(day)`: the batches those of
+    `day` hold), or younger than FRESH_WITHIN at `now`."""
     touching = [s for s in summaries if record_type in s.partitions() and s.last_arrival]
     if not touching:
         return Outcome("newest_batch_archived", True, "WARN", {"stream_traffic": False})
-    newest = max(touching, key=lambda s: s.last_arrival)
+    newest = max(touching, key=lambda s: datetime.fromisoformat(s.last_arrival))
     age = now - datetime.fromisoformat(newest.last_arrival)
-    missing = [
-        day
-        for day in newest.partitions()[record_type]
-        if newest.batch
-        not in held(PartitionFiles(archive, "parquet", record_type, day).listing().live)
-    ]
-    passed = not missing or age < FRESH_WITHIN
+    missing = [day for day in newest.partitions()[record_type] if newest.batch not in archived(day)]
     return Outcome(
         "newest_batch_archived",
-        passed,
+        not missing or age < FRESH_WITHIN,
         "WARN",
         {
             "stream_traffic": True,

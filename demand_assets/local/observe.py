@@ -1,4 +1,5 @@
-"""Watching the archive from outside: when each change became visible, what is there."""
+"""Watching the archive from outside: the batches the sensor landed, when each change became
+visible, what is there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,27 @@ import time
 import pyarrow.parquet as pq
 
 from demand_assets.formats import FORMATS
+from demand_assets.storage.batches import BatchSummary
 from demand_assets.storage.layout import Layout
+
+
+class BatchWatcher:
+    """The summaries of batches landed since the last poll (a sensor tick writes one for each
+    batch it lands)."""
+
+    def __init__(self, s3, bucket: str, prefix: str):
+        self.s3, self.bucket, self.layout = s3, bucket, Layout(prefix)
+        self.seen_keys: set[str] = set()
+
+    def poll(self) -> list[BatchSummary]:
+        new = []
+        for key in _keys(self.s3, self.bucket, f"{self.layout.prefix}/landing/_batches/"):
+            if key in self.seen_keys or not key.endswith(".json"):
+                continue
+            self.seen_keys.add(key)
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            new.append(BatchSummary.from_json(body))
+        return sorted(new, key=lambda s: s.batch)
 
 
 class ArchiveWatcher:
