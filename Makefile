@@ -54,7 +54,9 @@ bench: setup
 # minutes, then 200 changes/s for 10 minutes (about 35 minutes in all).
 bench-daemon: setup
 	$(BIN)/python benchmarks/daemon_keepup.py --rate 20 --minutes 15 --drain-minutes 2
-	$(BIN)/python benchmarks/daemon_keepup.py --rate 200 --minutes 10 --drain-minutes 3 --shards 4
+	npm ci --prefix benchmarks/kinesalite --silent --no-audit --no-fund
+	$(BIN)/python benchmarks/daemon_keepup.py --rate 200 --minutes 10 --drain-minutes 3 --shards 4 \
+		--kinesis kinesalite
 
 # Load: a 1,000,000-record partition rebuilt, and 1,000,000 changes soaked through the local
 # stack (about 25 minutes on 2 cores).
