@@ -12,9 +12,9 @@ from demand_assets.checks.sql import ROW_COUNT_SQL, per_format_checks
 from demand_assets.formats import FORMATS
 from demand_assets.records import PartitionWindow
 from demand_assets.storage.archive import Archive
-from demand_assets.storage.archiving import records_of
 from demand_assets.storage.batches import BatchSummary
 from demand_assets.storage.partition_files import PartitionFiles, held
+from demand_assets.storage.partition_write import records_of
 
 ERROR_RATE_LIMIT = 0.001  # 0.1 %: a day's error rate at or above it fails
 FRESH_WITHIN = timedelta(minutes=15)  # an unarchived newest batch this old (or older) fails

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from demand_assets.defs.resources import ArchiveResource
-from demand_assets.storage.archiving import PartitionResult, RunReport, Work
+from demand_assets.storage.archiving import RunReport, Work
+from demand_assets.storage.partition_write import PartitionResult
 
 MAX_KEYS_SHOWN = 5
 

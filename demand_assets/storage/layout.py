@@ -42,6 +42,11 @@ class Layout:
         _check_day(day)
         return f"{self.table_prefix(fmt, record_type)}partition_date={day}/"
 
+    def month_prefix(self, fmt: str, record_type: str, day: str) -> str:
+        """What the partitions of `day`'s month share: one listing finds all their files."""
+        _check_day(day)
+        return f"{self.table_prefix(fmt, record_type)}partition_date={day[:7]}-"
+
     def data_key(self, fmt: str, record_type: str, day: str, name: str) -> str:
         _check(bool(_NAME.match(name)), f"not a file name: {name!r}")
         return f"{self.partition_prefix(fmt, record_type, day)}{name}.{fmt}"

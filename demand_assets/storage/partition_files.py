@@ -131,12 +131,17 @@ class PartitionFiles:
     def sidecar_key(self, name: str) -> str:
         return self.archive.layout.sidecar_key(self.fmt, self.record_type, self.day, name)
 
-    def listing(self, known: dict[str, DataFile] | None = None) -> Listing:
+    def listing(
+        self, known: dict[str, DataFile] | None = None, objects: list[dict] | None = None
+    ) -> Listing:
         """The committed files; sidecars of names in `known` are not read again (a name always
-        stands for the same batches)."""
+        stands for the same batches). `objects`: the partition's objects as a listing taken
+        just now returned them (`list_partitions`), instead of listing again."""
         data, sidecars, now = {}, {}, datetime.now(UTC)
         suffix = f".{self.fmt}"
-        for obj in self.archive.bucket.list(self.prefix):
+        if objects is None:
+            objects = self.archive.bucket.list(self.prefix)
+        for obj in objects:
             leaf = obj["Key"][len(self.prefix) :]
             if leaf.startswith(SIDECAR_PREFIX) and leaf.endswith(".json"):
                 sidecars[leaf[len(SIDECAR_PREFIX) : -len(".json")]] = obj
@@ -180,3 +185,25 @@ class PartitionFiles:
             self.archive.bucket.delete(self.key(n) for n in names)
             self.archive.bucket.delete(self.sidecar_key(n) for n in names)
         return [self.key(n) for n in names]
+
+
+def list_partitions(archive: Archive, fmt: str, record_type: str, days: Iterable[str]) -> dict:
+    """day -> the objects of that partition of `fmt`, every day of `days` listed now, with
+    one listing per month for the months that two or more of them share (a month's
+    partitions hold a few hundred objects at most: one page), one per day otherwise."""
+    layout, days = archive.layout, sorted(set(days))
+    months: dict[str, list[str]] = {}
+    for day in days:
+        months.setdefault(day[:7], []).append(day)
+    out: dict[str, list[dict]] = {day: [] for day in days}
+    for month_days in months.values():
+        if len(month_days) == 1:
+            day = month_days[0]
+            out[day] = list(archive.bucket.list(layout.partition_prefix(fmt, record_type, day)))
+            continue
+        prefixes = {layout.partition_prefix(fmt, record_type, d): d for d in month_days}
+        for obj in archive.bucket.list(layout.month_prefix(fmt, record_type, month_days[0])):
+            day = prefixes.get(obj["Key"][: obj["Key"].rfind("/") + 1])
+            if day is not None:
+                out[day].append(obj)
+    return out

@@ -214,7 +214,7 @@ def test_a_rebuild_streams_its_partition_in_chunks_into_large_row_groups(
     records), gathering Parquet row groups of 32 rows; every change still appears once, in
     batch order."""
     from demand_assets.formats import parquet
-    from demand_assets.storage import archiving
+    from demand_assets.storage import partition_write
 
     changes = generated(600, seed=21, type_weights={"demand": 1.0})
     cursor = None
@@ -227,7 +227,7 @@ def test_a_rebuild_streams_its_partition_in_chunks_into_large_row_groups(
     prefix = f"{settings.prefix}/parquet/demand/partition_date={day}/"
     assert len([k for k in keys(s3, settings.bucket, prefix) if "/_" not in k]) == 3
 
-    monkeypatch.setattr(archiving, "CHUNK_RECORDS", 7)
+    monkeypatch.setattr(partition_write, "CHUNK_RECORDS", 7)
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 32)
     assert rebuild(defs, instance, "demand", day, day).success
 
