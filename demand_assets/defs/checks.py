@@ -80,7 +80,7 @@ def record_checks(
     ):
         store, window = archive.archive(), archive.window()
         engine = query_engine.build(store)
-        by_name: dict[str, list] = {}
+        blocking = {spec.name: spec.blocking for spec in _specs(record_type, partitions)}
         for day in context.partition_keys:
             landed = landed_changes(store, record_type, day, window)
             if not landed and not _has_data(store, record_type, day):
@@ -92,21 +92,17 @@ def record_checks(
                 freshness(store, summaries, record_type),
             ]
             for outcome in outcomes:
-                by_name.setdefault(outcome.name, []).append((day, outcome))
-        for name, results in by_name.items():
-            failed = [(day, o) for day, o in results if not o.passed]
-            if len(results) == 1:
-                metadata = results[0][1].metadata
-            else:
-                metadata = {"failed_partitions": [day for day, _ in failed]}
-                metadata.update({f"{day}": o.metadata for day, o in failed[:10]})
-            yield dg.AssetCheckResult(
-                asset_key=record_type,
-                check_name=name,
-                passed=not failed,
-                severity=SEVERITY[results[0][1].severity],
-                metadata=metadata,
-            )
+                yield dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey(record_type),
+                    check_name=outcome.name,
+                    passed=outcome.passed,
+                    severity=SEVERITY[outcome.severity],
+                    metadata=outcome.metadata,
+                    blocking=blocking[outcome.name],
+                    partition=day,
+                )
+        for name in blocking:  # each check's (empty) output, which Dagster requires
+            yield dg.Output(None, output_name=f"{record_type}_{name}")
 
     return quality
 

@@ -196,3 +196,34 @@ def test_the_avro_tables_schema_literal_reads_the_archived_files(archive, settin
         body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
         rows = list(fastavro.reader(io.BytesIO(body), reader_schema=literal))
         assert rows and all(r["type"] == "demand" for r in rows)
+
+
+def test_a_range_run_records_each_checks_outcome_per_day(archive, settings, s3):
+    """A backfill over several days (one run, a partition range) records every check once per
+    day with data, each day's own outcome: the UI's partitions of a check show the truth."""
+    defs, instance = archive
+    days = sorted({day for t, day, _ in archived(s3, settings)["parquet"] if t == "demand"})
+    assert len(days) >= 2, days
+    leaky, clean = days[0], days[-1]
+    row = dict(_records(s3, settings, "demand", leaky)[0])
+    row.update(isDeleted=True, phoneNumber="+15550100")
+    row["provenance"] = {**row["provenance"], "eventID": "leaky-change"}
+    _write_extra(s3, settings, "demand", leaky, [row])
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        tags={
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        },
+        asset_selection=[dg.AssetKey("demand")],
+        instance=instance,
+        raise_on_error=False,
+    )
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.partition in days]
+    by_check: dict[str, dict[str, bool]] = {}
+    for e in evaluations:
+        assert e.partition not in by_check.setdefault(e.check_name, {}), "evaluated twice"
+        by_check[e.check_name][e.partition] = e.passed
+    assert len(by_check) == 6
+    assert all(set(per_day) == set(days) for per_day in by_check.values()), by_check
+    pii = by_check["deleted_rows_keep_no_pii"]
+    assert pii[leaky] is False and pii[clean] is True
