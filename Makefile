@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo headless test test-e2e test-hardening lint validate bench bench-daemon bench-load clean
+.PHONY: setup demo headless test test-e2e test-ui test-hardening lint validate bench bench-daemon bench-load clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -38,6 +38,17 @@ test: setup lint validate
 
 test-e2e: setup
 	$(BIN)/python -m pytest demand_assets_tests/e2e -m slow -q
+
+# The Dagster UI checked in headless Chromium (Debian's `chromium`, driven by Playwright: no
+# browser download). UPDATE_SCREENSHOTS=1 rewrites the README's pictures in docs/.
+test-ui: setup
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "test-ui: /usr/bin/chromium is missing: installing Debian's chromium package (apt-get install -y chromium)"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium \
+			|| { echo "test-ui: could not install chromium; install it, then run make test-ui again"; exit 1; }; \
+	fi
+	$(BIN)/python -m pytest demand_assets_tests/e2e/test_ui_browser.py -m slow -q
 
 # Faults, hostile input and privacy, slow cases included; prints what each test tried.
 test-hardening: setup
