@@ -49,8 +49,9 @@ def decide(
     now: datetime,
     hints: BufferingHints,
 ) -> tuple[bool, str]:
-    """(request a run now?, why). `leftover_since` is the arrival of the oldest batch still
-    pending, looked up only when nothing is queued or in progress and nothing is buffered."""
+    """(request a run now?, why). `leftover_since` names the oldest batch still pending, looked
+    up only when nothing is queued or in progress and nothing is buffered: leftovers of a run
+    that failed or was cut short, or batches a bootstrap or a replay landed, due at once."""
     if queued:
         buffer.clear()
         return False, "a run is queued; it will archive everything landed before it starts"
@@ -58,7 +59,11 @@ def decide(
     if not changes:
         if in_progress or leftover_since is None:
             return False, "nothing landed since the last run was requested"
-        since, changes = leftover_since, 1
+        buffer.clear()
+        return (
+            True,
+            f"batches pending from {leftover_since} on, left by a run that failed or was cut short",
+        )
     age = (now - datetime.fromisoformat(since)).total_seconds() if since else hints.interval_seconds
     if age >= hints.interval_seconds or changes >= hints.max_changes:
         buffer.clear()

@@ -33,8 +33,6 @@ QUEUED = [
     dg.DagsterRunStatus.STARTING,
 ]
 IN_PROGRESS = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-# Leftovers (batches a failed run left pending, a bootstrap's or a replay's) are due at once.
-LONG_AGO = "1970-01-01T00:00:00+00:00"
 
 
 def load_cursor(cursor: str | None) -> tuple[dict[str, str], Buffer]:
@@ -96,8 +94,8 @@ def stream_sensor(
         queued = count_runs(context.instance, QUEUED)
         in_progress = count_runs(context.instance, IN_PROGRESS)
         leftover = None
-        if not (queued or in_progress or buffer.changes) and oldest_pending(store, RECORD_TYPES):
-            leftover = LONG_AGO
+        if not (queued or in_progress or buffer.changes):
+            leftover = oldest_pending(store, RECORD_TYPES)
         now = datetime.now(UTC)
         request, why = decide(
             buffer,

@@ -64,6 +64,7 @@ def run_demo(root: Path, *, rate: float, port: int, noise: bool = True) -> int:
     log_files = {name: open(logs / f"{name}.log", "wb") for name in ("moto", "traffic", "dagster")}  # noqa: SIM115
     moto = MotoServer.start(log=log_files["moto"])
     env = demo_environment(moto, home)
+    env.setdefault("DEMAND_UI_URL", f"http://127.0.0.1:{port}")  # the alerts' links
     os.environ.update(env)
     provision(Settings.from_env(env))
     children: list[tuple[str, subprocess.Popen]] = [("moto server", moto.process)]

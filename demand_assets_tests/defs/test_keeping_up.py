@@ -13,7 +13,6 @@ import pytest
 
 from demand_assets.defs.archive_job import ARCHIVE_JOB
 from demand_assets.defs.buffering import Buffer, BufferingHints, decide
-from demand_assets.defs.sensor import LONG_AGO
 from demand_assets.storage.tiering import MAX_FILES
 from demand_assets.traffic.generator import ChangeGenerator
 from demand_assets_tests.defs.operating import data_files
@@ -158,13 +157,14 @@ def test_buffering_hints_decide(changes, oldest_age, queued, in_progress, reques
 
 
 def test_leftover_batches_are_requested_at_once_when_idle():
-    buffer = Buffer()
-    decision, _ = decide(
-        buffer, queued=0, in_progress=0, leftover_since=LONG_AGO, now=T0, hints=HINTS
+    buffer, oldest = Buffer(), "20261203T114722Z-ed04f67d4fac745aad0c"
+    decision, why = decide(
+        buffer, queued=0, in_progress=0, leftover_since=oldest, now=T0, hints=HINTS
     )
     assert decision
+    assert oldest in why  # the tick's log line names where the leftovers start
     decision, _ = decide(
-        buffer, queued=0, in_progress=1, leftover_since=LONG_AGO, now=T0, hints=HINTS
+        buffer, queued=0, in_progress=1, leftover_since=oldest, now=T0, hints=HINTS
     )
     assert not decision  # the running run takes them
 
