@@ -10,7 +10,12 @@ overlap. The rules that keep it so, whatever order writers finish in:
 1. Commit: a writer puts the sidecar, then the data. A file counts (is *committed*) once both
    exist; a sidecar alone is a write in flight, or one that died.
 2. Subsumed: a committed file whose batches another committed file holds as well is removed
-   (data first, then sidecar). A merge or a rebuild replaces its inputs this way.
+   (data first, then sidecar), once the holding file is settled: by its own writer, right
+   after that writer's file passed rule 3, or by any writer once the holding file is older
+   than ABANDONED_AFTER (its writer settled it or died). A merge or a rebuild replaces its
+   inputs this way. Until then a subsumed file counts for nothing (it is not planned on, and
+   its rows are not the partition's), but it stays: the holding file may yet be withdrawn by
+   rule 3, and its batches must still be held somewhere when it is.
 3. Conflict: after its write, a writer lists the partition again. If another committed file
    shares batches with its file but holds some the writer's does not, the two crossed: the
    writer removes its own file and plans again from the new listing. (A file that holds all of
@@ -49,6 +54,7 @@ class DataFile:
     batches: frozenset[str]
     records: int
     size: int = 0  # bytes of the data object
+    modified: datetime | None = None  # when the data object was written (None: just now)
 
 
 # -- the rules, on listings ------------------------------------------------------------------
@@ -59,6 +65,23 @@ def subsumed(files: Iterable[DataFile]) -> set[str]:
     files = list(files)
     return {
         f.name for f in files if any(o.name != f.name and f.batches <= o.batches for o in files)
+    }
+
+
+def removable(files: Iterable[DataFile], mine: Iterable[str] = (), now=None) -> set[str]:
+    """Names of the subsumed files that may be removed now (rule 2): those held by one of
+    `mine` (files that just passed rule 3) or by a file older than ABANDONED_AFTER."""
+    files, mine = list(files), set(mine)
+    now = now or datetime.now(UTC)
+
+    def settled(f: DataFile) -> bool:
+        return f.name in mine or (f.modified is not None and now - f.modified > ABANDONED_AFTER)
+
+    return {
+        f.name
+        for f in files
+        if f.name not in mine
+        and any(o.name != f.name and f.batches <= o.batches and settled(o) for o in files)
     }
 
 
@@ -152,7 +175,11 @@ class PartitionFiles:
             cached = (known or {}).get(name)
             if cached is not None:
                 listing.files[name] = DataFile(
-                    name, cached.batches, cached.records, data[name]["Size"]
+                    name,
+                    cached.batches,
+                    cached.records,
+                    data[name]["Size"],
+                    data[name].get("LastModified"),
                 )
                 continue
             body = self.archive.bucket.get_or_none(self.sidecar_key(name))
@@ -160,7 +187,11 @@ class PartitionFiles:
                 continue  # removed since the listing
             sidecar = orjson.loads(body)
             listing.files[name] = DataFile(
-                name, frozenset(sidecar["batches"]), sidecar["records"], data[name]["Size"]
+                name,
+                frozenset(sidecar["batches"]),
+                sidecar["records"],
+                data[name]["Size"],
+                data[name].get("LastModified"),
             )
         unpaired = [sidecars[n] for n in sidecars.keys() - data.keys()]
         unpaired += [data[n] for n in data.keys() - sidecars.keys()]

@@ -30,7 +30,7 @@ from demand_assets.storage.partition_files import (
     crossing,
     file_name,
     held,
-    subsumed,
+    removable,
     tangles,
 )
 from demand_assets.storage.tiering import NEW, plan_merges
@@ -172,13 +172,13 @@ class PartitionWrite:
 def _plan(archive, fmt, record_type, day, batches, objects=None) -> _Plan:
     files = PartitionFiles(archive, fmt, record_type, day)
     listing = files.listing(objects=objects)
-    replaced = subsumed(listing.files.values())
-    if replaced or listing.abandoned:
-        files.remove(replaced)
+    gone = removable(listing.files.values())
+    if gone or listing.abandoned:
+        files.remove(gone)
         archive.bucket.delete(listing.abandoned)
-        for name in replaced:
+        for name in gone:
             del listing.files[name]
-    live = list(listing.files.values())
+    live = listing.live  # a file held by one not yet settled is kept, but not planned on
     tangled = tangles(live)
     groups = [frozenset(held(listing.files[n] for n in group)) for group in tangled]
     if batches is None:  # rebuild: one file of every landed batch
@@ -240,7 +240,7 @@ def _settle(plan: _Plan, mine: list[DataFile], result, objects=None) -> bool:
     if crossed:
         result.removed.setdefault(fmt, []).extend(files.remove(crossed))
         return True
-    gone = subsumed(after.files.values())
+    gone = removable(after.files.values(), mine=[m.name for m in mine])
     result.removed.setdefault(fmt, []).extend(files.remove(gone))
     for name in gone:
         after.files.pop(name, None)
@@ -287,7 +287,7 @@ def _chunked(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def _summarise(plans: list[_Plan], result: PartitionResult) -> PartitionResult:
     for plan in plans:
-        fmt, files = plan.files.fmt, list(plan.listing.files.values())
+        fmt, files = plan.files.fmt, plan.listing.live
         result.rows[fmt] = sum(f.records for f in files)
         result.files[fmt] = sorted(plan.files.key(f.name) for f in files)
         result.bytes[fmt] = sum(f.size for f in files)
