@@ -47,6 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--shards", type=int, default=64)
+    parser.add_argument(
+        "--kinesis",
+        choices=["moto", "kinesalite"],
+        default="moto",
+        help="the stream's emulator (S3 and Glue on moto either way): benchmarks/emulators.py",
+    )
     args = parser.parse_args()
 
     import logging
@@ -54,15 +60,25 @@ def main() -> None:
     from demand_assets.local.stack import MotoServer
 
     logging.disable(logging.CRITICAL)
+    from emulators import Kinesalite
+
     moto = MotoServer.start()
     os.environ.update(moto.environment())
+    kinesalite = Kinesalite.start() if args.kinesis == "kinesalite" else None
+    if kinesalite:
+        os.environ.update(kinesalite.environment())
     try:
         figures = soak(args.records, args.shards)
         rows = read_back()
     finally:
         moto.stop()
+        if kinesalite:
+            kinesalite.stop()
 
-    print(f"soak: {args.records:,} changes through the local stack ({args.shards} shards)")
+    print(
+        f"soak: {args.records:,} changes through the local stack ({args.shards} shards, "
+        f"Kinesis on {args.kinesis})"
+    )
     print(
         f"  {figures['seconds']:.0f} s from the first put to the last partition written: "
         f"{args.records / figures['seconds']:,.0f} changes/s"
