@@ -262,12 +262,20 @@ def _encoded(archive, record_type, day, batches, window, fmts) -> Iterator[tuple
             paths[fmt] = path
             sinks[fmt] = stack.enter_context(open(path, "wb"))  # noqa: SIM115
         writers = {fmt: open_writer(fmt, sinks[fmt], record_type) for fmt in fmts}
-        for chunk in _chunked(
-            records_of(archive, record_type, day, batches, window), CHUNK_RECORDS
-        ):
-            table = to_table(record_type, chunk)
+        try:
+            for chunk in _chunked(
+                records_of(archive, record_type, day, batches, window), CHUNK_RECORDS
+            ):
+                table = to_table(record_type, chunk)
+                for writer in writers.values():
+                    writer.write(table)
+        except BaseException:
+            # A failed read: close the writers while their files are open (a writer left to
+            # the garbage collector would write its footer to a closed file), then fail.
             for writer in writers.values():
-                writer.write(table)
+                with suppress(Exception):
+                    writer.close()
+            raise
         counts = {fmt: writer.close() for fmt, writer in writers.items()}
         for sink in sinks.values():
             sink.close()
